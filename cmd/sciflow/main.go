@@ -1,0 +1,102 @@
+// Command sciflow is the workflow engine for science-and-technology project
+// applications: the server and its operator commands (API.md, "Command line").
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	if err == nil {
+		return
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	// One line, so an operator sees the cause at once and scripts can grep it.
+	fmt.Fprintln(os.Stderr, "sciflow:", strings.Join(strings.Fields(err.Error()), " "))
+	var u usageError
+	if errors.As(err, &u) {
+		os.Exit(2)
+	}
+	os.Exit(1)
+}
+
+// env is what a command may touch of the outside world; tests supply their own.
+type env struct {
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// usageError is a command line that does not parse.
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+const usage = `usage: sciflow COMMAND [ARGS]
+
+  serve [--demo]        run the server (--demo: seed demo data on first start)
+  migrate               apply database migrations and exit
+  seed demo             create demo organisations and users, print their logins
+  org add --name N --kind K [--parent P]
+  user add --username U --name N --roles R1,R2 --org N --password-stdin
+
+Configuration comes from the environment; see README.md.`
+
+// run is the whole program, callable from tests.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	e := &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) == 0 {
+		return usageError{usage}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serve(ctx, e, rest)
+	case "migrate":
+		return migrate(ctx, e, rest)
+	case "seed":
+		return seed(ctx, e, rest)
+	case "org":
+		return orgCommand(ctx, e, rest)
+	case "user":
+		return userCommand(ctx, e, rest)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return usageError{fmt.Sprintf("unknown command %q (run sciflow help)", cmd)}
+}
+
+// flags makes a flag set that reports errors instead of exiting.
+func flags(e *env, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{fmt.Sprintf("%s: %v", fs.Name(), err)}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/sciflow/sciflow/internal/config"
+	"github.com/sciflow/sciflow/internal/httpapi"
+	"github.com/sciflow/sciflow/internal/webui"
+)
+
+func serve(ctx context.Context, e *env, args []string) error {
+	fs := flags(e, "serve")
+	demoData := fs.Bool("demo", false, "seed demo organisations and users on first start and print the logins")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(e.getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, e.stderr)
+
+	// Take the address before starting anything else, so a busy port fails
+	// fast without a database started for nothing.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("cannot listen on %s: the address is already in use (set SCIFLOW_ADDR)", cfg.Addr)
+		}
+		return fmt.Errorf("cannot listen on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close()
+	if err := cfg.EnsureSecret(); err != nil {
+		return err
+	}
+	log.Info("starting sciflow", "config", cfg)
+
+	ui, err := webui.New()
+	if err != nil {
+		return err
+	}
+	b, err := openBackend(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	if *demoData {
+		if err := seedDemo(ctx, e, b, cfg); err != nil {
+			return err
+		}
+	}
+
+	srv := httpapi.New(httpapi.Deps{DB: b.db, Log: log, Pages: func(ec *echo.Echo) { ui.Mount(ec) }})
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	fmt.Fprintf(e.stdout, "sciflow is serving on http://%s\n", ln.Addr())
+
+	var clusterExited <-chan struct{}
+	if b.cluster != nil {
+		clusterExited = b.cluster.Exited()
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-served:
+		runErr = fmt.Errorf("HTTP server stopped: %w", err)
+	case <-clusterExited:
+		runErr = errors.New("the embedded PostgreSQL stopped unexpectedly (see postgres.log in the data dir)")
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("shutdown: requests still running were cut off", "err", err)
+	}
+	return runErr
+}

@@ -1,0 +1,147 @@
+// Package httpapi is sciflow's HTTP interface: the JSON API of API.md, the
+// operational endpoints, and the middleware every request passes through.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sciflow/sciflow/internal/postgres"
+)
+
+// Deps is what the server needs from the rest of the program.
+type Deps struct {
+	DB  *postgres.DB
+	Log *slog.Logger
+	// Pages mounts the browser pages; nil serves the API alone.
+	Pages func(*echo.Echo)
+}
+
+// Server is the HTTP server.
+type Server struct {
+	echo *echo.Echo
+	db   *postgres.DB
+	log  *slog.Logger
+}
+
+// New builds the server and its routes.
+func New(d Deps) *Server {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	s := &Server{echo: e, db: d.DB, log: d.Log}
+	e.HTTPErrorHandler = s.handleError
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewDBStatsCollector(d.DB.DB.DB, "sciflow"),
+	)
+	m := newHTTPMetrics(reg)
+
+	e.Use(middleware.RequestID())
+	e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		LogStatus: true, LogURIPath: true, LogMethod: true, LogLatency: true,
+		LogRequestID: true, LogRemoteIP: true, LogRoutePath: true, LogError: true,
+		// Let the error handler write the answer first, so the logged status
+		// is the one the client got.
+		HandleError: true,
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			m.observe(v.Method, v.RoutePath, v.Status, v.Latency)
+			s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
+				slog.String("request_id", v.RequestID),
+				slog.String("method", v.Method),
+				slog.String("path", v.URIPath),
+				slog.Int("status", v.Status),
+				slog.Duration("took", v.Latency),
+				slog.String("remote", v.RemoteIP),
+			)
+			return nil
+		},
+	}))
+	e.Use(middleware.Recover())
+
+	e.GET("/healthz", s.health)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+	if d.Pages != nil {
+		d.Pages(e)
+	}
+	return s
+}
+
+// Handler exposes the routes, for tests that use httptest.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Serve answers requests on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute, // uploads on slow county links
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.echo.Server = srv
+	s.echo.Listener = ln
+	if err := s.echo.Start(""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops accepting requests and waits for those in flight.
+func (s *Server) Shutdown(ctx context.Context) error { return s.echo.Shutdown(ctx) }
+
+// health answers 200 when the database does, else 503.
+func (s *Server) health(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.db.PingContext(ctx); err != nil {
+		s.log.Warn("health check: database does not answer", "err", err)
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sciflow_http_requests_total",
+			Help: "HTTP requests answered, by route pattern and status.",
+		}, []string{"method", "route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sciflow_http_request_duration_seconds",
+			Help:    "Time to answer HTTP requests, by route pattern.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"method", "route"}),
+	}
+	reg.MustRegister(m.requests, m.duration)
+	return m
+}
+
+func (m *httpMetrics) observe(method, route string, status int, took time.Duration) {
+	// Route patterns, not raw paths, keep the label set small.
+	if route == "" {
+		route = "unmatched"
+	}
+	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(method, route).Observe(took.Seconds())
+}

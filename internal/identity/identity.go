@@ -1,0 +1,171 @@
+// Package identity defines who acts in sciflow: organisations, the users who
+// belong to them and the roles they hold (DOMAIN.md, "Who uses the system").
+package identity
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/sciflow/sciflow/internal/errs"
+)
+
+// OrgKind is what sort of organisation an Org is.
+type OrgKind string
+
+// The organisation kinds of DOMAIN.md.
+const (
+	Enterprise OrgKind = "enterprise"
+	Institute  OrgKind = "institute" // university or research institute; dispatches envoys
+	Employer   OrgKind = "employer"
+	Bureau     OrgKind = "bureau"
+	Village    OrgKind = "village" // a service target of envoys
+)
+
+// OrgKinds lists every kind, in a stable order.
+var OrgKinds = []OrgKind{Enterprise, Institute, Employer, Bureau, Village}
+
+// ParseOrgKind checks s against the known kinds.
+func ParseOrgKind(s string) (OrgKind, error) {
+	k := OrgKind(strings.TrimSpace(s))
+	if !slices.Contains(OrgKinds, k) {
+		return "", errs.E(errs.Invalid, "未知的单位类型："+s, "unknown organisation kind: "+s).
+			Field("kind", "应为 enterprise、institute、employer、bureau 或 village", "must be enterprise, institute, employer, bureau or village")
+	}
+	return k, nil
+}
+
+// Role is what a user may do.
+type Role string
+
+// The roles of DOMAIN.md.
+const (
+	Applicant    Role = "applicant"     // 申报单位/申报人
+	UnitReviewer Role = "unit_reviewer" // 推荐单位/主管部门
+	Staff        Role = "staff"         // 科技局经办人
+	Expert       Role = "expert"        // 评审专家
+	Leader       Role = "leader"        // 局长办公会
+	Auditor      Role = "auditor"       // 纪检监察/审计
+	Admin        Role = "admin"         // 系统管理员; approves nothing
+)
+
+// Roles lists every role, in a stable order.
+var Roles = []Role{Applicant, UnitReviewer, Staff, Expert, Leader, Auditor, Admin}
+
+// ParseRoles reads a comma-separated role list.
+func ParseRoles(s string) ([]Role, error) {
+	var out []Role
+	for _, part := range strings.Split(s, ",") {
+		r := Role(strings.TrimSpace(part))
+		if r == "" {
+			continue
+		}
+		if !slices.Contains(Roles, r) {
+			return nil, errs.E(errs.Invalid, "未知的角色："+string(r), "unknown role: "+string(r)).
+				Field("roles", "未知的角色："+string(r), "unknown role: "+string(r))
+		}
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errs.E(errs.Invalid, "至少需要一个角色", "at least one role is required").
+			Field("roles", "至少需要一个角色", "at least one role is required")
+	}
+	return out, nil
+}
+
+// Org is an organisation.
+type Org struct {
+	ID       string
+	Name     string
+	Kind     OrgKind
+	ParentID string // empty at the top
+	Created  time.Time
+}
+
+// User is a person with an account.
+type User struct {
+	ID       string
+	Username string
+	Name     string
+	OrgID    string
+	Roles    []Role
+	Disabled bool
+	Created  time.Time
+}
+
+// Has reports whether u holds role r.
+func (u User) Has(r Role) bool { return slices.Contains(u.Roles, r) }
+
+// NormalizeUsername lower-cases and trims a username, and checks its shape:
+// 2-64 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit.
+func NormalizeUsername(s string) (string, error) {
+	u := strings.ToLower(strings.TrimSpace(s))
+	ok := len(u) >= 2 && len(u) <= 64
+	for i, c := range u {
+		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || !strings.ContainsRune("._-", c)) {
+			ok = false
+		}
+	}
+	if !ok {
+		return "", errs.E(errs.Invalid, "用户名格式不正确", "invalid username").
+			Field("username", "2-64 位小写字母、数字或 . _ -，以字母或数字开头", "2-64 of a-z, 0-9, . _ -, starting with a letter or digit")
+	}
+	return u, nil
+}
+
+// RoleStrings converts roles for storage.
+func RoleStrings(rs []Role) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = string(r)
+	}
+	return out
+}
+
+// String shows a user in logs and errors.
+func (u User) String() string { return fmt.Sprintf("%s (%s)", u.Username, u.ID) }
+
+// CheckPasswordPolicy is the rule for real accounts: at least 10 characters,
+// at least two kinds among letters, digits and symbols, and not built on the
+// username.
+func CheckPasswordPolicy(pw, username string) error {
+	bad := func(zh, en string) error {
+		return errs.E(errs.Invalid, zh, en).Field("password", zh, en)
+	}
+	if utf8.RuneCountInString(pw) < 10 {
+		return bad("密码至少 10 个字符", "the password must have at least 10 characters")
+	}
+	if len(pw) > 256 {
+		return bad("密码不能超过 256 字节", "the password must not exceed 256 bytes")
+	}
+	var letter, digit, other bool
+	for _, c := range pw {
+		switch {
+		case unicode.IsLetter(c):
+			letter = true
+		case unicode.IsDigit(c):
+			digit = true
+		default:
+			other = true
+		}
+	}
+	kinds := 0
+	for _, b := range []bool{letter, digit, other} {
+		if b {
+			kinds++
+		}
+	}
+	if kinds < 2 {
+		return bad("密码须包含字母、数字、符号中的至少两类", "the password must mix at least two of letters, digits and symbols")
+	}
+	if username != "" && strings.Contains(strings.ToLower(pw), strings.ToLower(username)) {
+		return bad("密码不能包含用户名", "the password must not contain the username")
+	}
+	return nil
+}

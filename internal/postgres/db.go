@@ -1,0 +1,141 @@
+// Package postgres is sciflow's storage: the only package that knows the
+// schema. It opens the database, applies migrations and runs every query.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/sciflow/sciflow/internal/errs"
+	"github.com/sciflow/sciflow/migrations"
+)
+
+// DB is the storage handle every service method hangs off.
+type DB struct {
+	*sqlx.DB
+}
+
+// Open connects to dsn and waits (up to the context's deadline) for the
+// server to answer, so that a database still starting up is not an error.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	connector, err := pq.NewConnector(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("database address: %w", err)
+	}
+	sqldb := sql.OpenDB(connector)
+	sqldb.SetMaxOpenConns(20)
+	sqldb.SetMaxIdleConns(10)
+	sqldb.SetConnMaxIdleTime(5 * time.Minute)
+	db := &DB{DB: sqlx.NewDb(sqldb, "postgres")}
+	for {
+		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err = db.PingContext(pingCtx)
+		cancel()
+		if err == nil {
+			return db, nil
+		}
+		select {
+		case <-ctx.Done():
+			db.Close()
+			return nil, fmt.Errorf("database does not answer: %w", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// migrationsTable records which migrations have run.
+const migrationsTable = "schema_migrations"
+
+func provider(db *sql.DB, fsys fs.FS) (*goose.Provider, error) {
+	// A session lock makes concurrent start-ups (two servers, parallel test
+	// packages) apply each migration once.
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return nil, fmt.Errorf("migration lock: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys,
+		goose.WithSessionLocker(locker), goose.WithTableName(migrationsTable))
+	if err != nil {
+		return nil, fmt.Errorf("load migrations: %w", err)
+	}
+	return p, nil
+}
+
+// Migrate applies every pending migration, each in its own transaction. It
+// refuses a database whose schema is newer than this binary knows: running
+// old code against a new schema could corrupt what the new code wrote.
+func Migrate(ctx context.Context, db *DB, log *slog.Logger) error {
+	return migrate(ctx, db.DB.DB, migrations.FS, log)
+}
+
+func migrate(ctx context.Context, db *sql.DB, fsys fs.FS, log *slog.Logger) error {
+	p, err := provider(db, fsys)
+	if err != nil {
+		return err
+	}
+	current, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	known := latestVersion(p)
+	if current > known {
+		return fmt.Errorf("database schema is at version %d but this sciflow knows only up to %d: run a newer sciflow", current, known)
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	for _, r := range results {
+		log.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "took", r.Duration)
+	}
+	return nil
+}
+
+func latestVersion(p *goose.Provider) int64 {
+	var v int64
+	for _, s := range p.ListSources() {
+		v = max(v, s.Version)
+	}
+	return v
+}
+
+// SchemaVersion is the highest migration applied to the database.
+func (db *DB) SchemaVersion(ctx context.Context) (int64, error) {
+	var v int64
+	q := `SELECT coalesce(max(version_id), 0) FROM ` + migrationsTable + ` WHERE is_applied`
+	if err := db.GetContext(ctx, &v, q); err != nil {
+		return 0, fmt.Errorf("schema version: %w", err)
+	}
+	return v, nil
+}
+
+// mapError turns driver errors into the domain's: no rows is not found, a
+// unique violation is a conflict. Everything else passes through wrapped.
+func mapError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", op, errs.ErrNotFound)
+	}
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		switch pqErr.Code {
+		case "23505":
+			return fmt.Errorf("%s: %w", op, errs.E(errs.Conflict, "记录已存在", "it already exists"))
+		case "23503":
+			return fmt.Errorf("%s: %w", op, errs.E(errs.Invalid, "引用的记录不存在", "a referenced record does not exist"))
+		}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
