@@ -254,7 +254,7 @@ func TestBadConfigurationFailsInOneLine(t *testing.T) {
 
 // serveInProcess runs `sciflow serve` through run() on a fresh database and
 // returns its base URL; the server stops when the test ends.
-func serveInProcess(t *testing.T, args ...string) string {
+func serveInProcess(t *testing.T, args ...string) (url, dataDir string) {
 	t.Helper()
 	dsn := dbtest.NewDSN(t)
 	dataDir := t.TempDir()
@@ -281,17 +281,19 @@ func serveInProcess(t *testing.T, args ...string) string {
 	})
 	select {
 	case u := <-urls:
-		return u
+		return u, dataDir
 	case err := <-done:
 		t.Fatalf("serve ended early: %v", err)
 	case <-time.After(60 * time.Second):
 		t.Fatal("serve did not start")
 	}
-	return ""
+	return "", ""
 }
 
 func TestServeAnswersOperationalEndpoints(t *testing.T) {
-	url := serveInProcess(t)
+	url, dataDir := serveInProcess(t)
+	_, err := os.Stat(filepath.Join(dataDir, "pg"))
+	require.True(t, os.IsNotExist(err), "with DATABASE_URL no cluster is created")
 
 	resp, body := get(t, url+"/healthz")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
