@@ -257,7 +257,7 @@ func TestBadConfigurationFailsInOneLine(t *testing.T) {
 func serveInProcess(t *testing.T, args ...string) (url, dataDir string) {
 	t.Helper()
 	dsn := dbtest.NewDSN(t)
-	dataDir := t.TempDir()
+	dataDir = t.TempDir()
 	env := map[string]string{"DATABASE_URL": dsn, "SCIFLOW_ADDR": "127.0.0.1:0", "SCIFLOW_DATA_DIR": dataDir, "SCIFLOW_LOG_LEVEL": "warn"}
 	ctx, cancel := context.WithCancel(context.Background())
 	outR, outW := io.Pipe()
