@@ -24,7 +24,8 @@ type backend struct {
 
 // openBackend finds the database the way every command does: DATABASE_URL,
 // else the data dir's own cluster (started now, or shared with the sciflow
-// already running on it); then brings the schema up to date.
+// already running on it); brings the schema up to date as the connecting
+// user; then reconnects as the unprivileged application role.
 func openBackend(ctx context.Context, cfg config.Config, log *slog.Logger) (*backend, error) {
 	b := &backend{}
 	dsn := cfg.DatabaseURL
@@ -40,19 +41,54 @@ func openBackend(ctx context.Context, cfg config.Config, log *slog.Logger) (*bac
 		}
 		dsn = c.DSN(embeddedDBName)
 	}
+	appDSN, err := migrateAndPickRole(ctx, cfg, dsn, b.cluster, log)
+	if err != nil {
+		b.close()
+		return nil, err
+	}
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	db, err := postgres.Open(openCtx, dsn)
+	db, err := postgres.Open(openCtx, appDSN)
 	if err != nil {
 		b.close()
 		return nil, err
 	}
 	b.db = db
-	if err := postgres.Migrate(ctx, db, log); err != nil {
-		b.close()
-		return nil, err
-	}
 	return b, nil
+}
+
+// migrateAndPickRole migrates with the configured credentials and returns
+// the connection string the rest of the run uses: as sciflow_app, which
+// cannot drop or rewrite the audit trail, whenever that role is available.
+func migrateAndPickRole(ctx context.Context, cfg config.Config, dsn string, cluster *pgcluster.Cluster, log *slog.Logger) (string, error) {
+	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	owner, err := postgres.Open(openCtx, dsn)
+	if err != nil {
+		return "", err
+	}
+	defer owner.Close()
+	if err := postgres.Migrate(ctx, owner, log); err != nil {
+		return "", err
+	}
+	usable, err := owner.AppRoleUsable(ctx)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case cluster != nil:
+		// Our own cluster: log in as the role itself, so there is no
+		// stronger role to switch back to.
+		if err := owner.EnableAppLogin(ctx); err != nil {
+			return "", err
+		}
+		return cluster.DSNAs(postgres.AppRole, embeddedDBName), nil
+	case usable:
+		return postgres.WithParam(dsn, "role", postgres.AppRole)
+	default:
+		log.Warn("role sciflow_app is not available: running as the DATABASE_URL user; only triggers protect the audit log")
+		return dsn, nil
+	}
 }
 
 // close releases the database, then stops the cluster if this process owns it.

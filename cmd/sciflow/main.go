@@ -53,6 +53,12 @@ const usage = `usage: sciflow COMMAND [ARGS]
   seed demo             create demo organisations and users, print their logins
   org add --name N --kind K [--parent P]
   user add --username U --name N --roles R1,R2 --org N --password-stdin
+  workflows check [DIR] validate definitions; problems as file:line: message
+  workflows migrate KEY --to VERSION [--map OLD=NEW ...] [--dry-run]
+                        move running applications to another definition version
+  timers run [--as-of TIME]
+                        fire every timer due by TIME as the system
+  audit verify          check the whole audit chain; exit 1 on any problem
 
 Configuration comes from the environment; see README.md.`
 
@@ -74,6 +80,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return orgCommand(ctx, e, rest)
 	case "user":
 		return userCommand(ctx, e, rest)
+	case "workflows":
+		return workflowsCommand(ctx, e, rest)
+	case "audit":
+		return auditCommand(ctx, e, rest)
+	case "timers":
+		return timersCommand(ctx, e, rest)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -46,18 +46,20 @@ func serve(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, err := openBackend(ctx, cfg, log)
+	sys, err := openSystem(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer b.close()
+	defer sys.close()
+	b := sys.backend
 	if *demoData {
 		if err := seedDemo(ctx, e, b, cfg); err != nil {
 			return err
 		}
 	}
 
-	srv := httpapi.New(httpapi.Deps{DB: b.db, Log: log, Pages: func(ec *echo.Echo) { ui.Mount(ec) }})
+	srv := httpapi.New(httpapi.Deps{DB: b.db, Log: log, Engine: sys.engine, Auth: sys.auth, Chain: sys.chain,
+		MaxUpload: cfg.MaxUpload, Pages: func(ec *echo.Echo) { ui.Mount(ec) }})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(e.stdout, "sciflow is serving on http://%s\n", ln.Addr())

@@ -3,6 +3,7 @@
 package config
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -36,6 +37,9 @@ type Config struct {
 	LogFormat string
 	// MaxUpload is the largest attachment accepted, in bytes (SCIFLOW_MAX_UPLOAD_MB).
 	MaxUpload int64
+	// WorkflowsDir replaces the built-in workflow definitions with the
+	// *.yaml files of a directory (SCIFLOW_WORKFLOWS_DIR); empty means built-in.
+	WorkflowsDir string
 }
 
 // Defaults for settings the environment leaves out.
@@ -56,6 +60,13 @@ func Load(getenv func(string) string) (Config, error) {
 		Secret:      getenv("SCIFLOW_SECRET"),
 		LogFormat:   strings.ToLower(getenv("SCIFLOW_LOG_FORMAT")),
 		MaxUpload:   DefaultMaxUpload,
+	}
+	if dir := getenv("SCIFLOW_WORKFLOWS_DIR"); dir != "" {
+		fi, err := os.Stat(dir)
+		if err != nil || !fi.IsDir() {
+			return c, fmt.Errorf("SCIFLOW_WORKFLOWS_DIR %q is not a directory", dir)
+		}
+		c.WorkflowsDir = dir
 	}
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
@@ -161,6 +172,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_format", c.LogFormat),
 		slog.Int64("max_upload", c.MaxUpload),
+		slog.String("workflows", cmp.Or(c.WorkflowsDir, "built-in")),
 	)
 }
 

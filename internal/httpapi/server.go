@@ -17,22 +17,34 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sciflow/sciflow/internal/audit"
+	"github.com/sciflow/sciflow/internal/auth"
+	"github.com/sciflow/sciflow/internal/engine"
 	"github.com/sciflow/sciflow/internal/postgres"
 )
 
 // Deps is what the server needs from the rest of the program.
 type Deps struct {
-	DB  *postgres.DB
-	Log *slog.Logger
+	DB     *postgres.DB
+	Log    *slog.Logger
+	Engine *engine.Engine
+	Auth   *auth.Service
+	Chain  *audit.Chain
+	// MaxUpload is the largest attachment accepted, in bytes.
+	MaxUpload int64
 	// Pages mounts the browser pages; nil serves the API alone.
 	Pages func(*echo.Echo)
 }
 
 // Server is the HTTP server.
 type Server struct {
-	echo *echo.Echo
-	db   *postgres.DB
-	log  *slog.Logger
+	echo      *echo.Echo
+	db        *postgres.DB
+	log       *slog.Logger
+	engine    *engine.Engine
+	auth      *auth.Service
+	chain     *audit.Chain
+	maxUpload int64
 }
 
 // New builds the server and its routes.
@@ -40,8 +52,11 @@ func New(d Deps) *Server {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	s := &Server{echo: e, db: d.DB, log: d.Log}
+	s := &Server{echo: e, db: d.DB, log: d.Log, engine: d.Engine, auth: d.Auth, chain: d.Chain, maxUpload: d.MaxUpload}
 	e.HTTPErrorHandler = s.handleError
+	// The peer address as seen on the socket: X-Forwarded-For is the
+	// client's to invent, and login throttling counts per address.
+	e.IPExtractor = echo.ExtractIPDirect()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -75,10 +90,39 @@ func New(d Deps) *Server {
 
 	e.GET("/healthz", s.health)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+	if d.Engine != nil {
+		s.routes(e.Group("/api/v1", s.authenticate))
+	}
 	if d.Pages != nil {
 		d.Pages(e)
 	}
 	return s
+}
+
+// routes are API.md's endpoints; openapi.json describes each one, and a
+// test keeps the two in step.
+func (s *Server) routes(g *echo.Group) {
+	g.GET("/openapi.json", s.openAPI)
+	g.POST("/session", s.login)
+	g.DELETE("/session", s.logout)
+	g.GET("/me", s.me)
+
+	g.GET("/workflows", s.listWorkflows)
+	g.GET("/workflows/:key", s.getWorkflow)
+	g.GET("/workflows/:key/diagram.svg", s.workflowDiagram)
+
+	g.POST("/applications", s.createApplication)
+	g.GET("/applications", s.listApplications)
+	g.GET("/applications/:id", s.getApplication)
+	g.PATCH("/applications/:id", s.patchApplication)
+	g.POST("/applications/:id/events", s.fireEvent)
+	g.GET("/applications/:id/history", s.history)
+	g.POST("/applications/:id/attachments", s.uploadAttachment)
+	g.GET("/attachments/:id", s.downloadAttachment)
+
+	g.GET("/audit", s.listAudit)
+	g.GET("/audit/verify", s.verifyAudit)
+	g.GET("/audit/export", s.exportAudit)
 }
 
 // Handler exposes the routes, for tests that use httptest.

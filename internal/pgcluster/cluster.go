@@ -403,9 +403,13 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 	}
 }
 
-// DSN is a lib/pq connection string for dbname over the cluster's socket.
-func (c *Cluster) DSN(dbname string) string {
-	return fmt.Sprintf("host=%s port=5432 user=%s dbname=%s sslmode=disable", quote(c.pgdata), Superuser, quote(dbname))
+// DSN is a lib/pq connection string for dbname over the cluster's socket,
+// as the superuser.
+func (c *Cluster) DSN(dbname string) string { return c.DSNAs(Superuser, dbname) }
+
+// DSNAs is DSN for another role.
+func (c *Cluster) DSNAs(role, dbname string) string {
+	return fmt.Sprintf("host=%s port=5432 user=%s dbname=%s sslmode=disable", quote(c.pgdata), quote(role), quote(dbname))
 }
 
 func quote(s string) string {

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -138,4 +140,44 @@ func mapError(op string, err error) error {
 		}
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func isNotFound(err error) bool { return errs.CodeOf(err) == errs.NotFound }
+
+// AppRole is the role the server's queries run as (created by migration 002).
+const AppRole = "sciflow_app"
+
+// AppRoleUsable reports whether the connected user may act as AppRole.
+func (db *DB) AppRoleUsable(ctx context.Context) (bool, error) {
+	const q = `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)
+	AND pg_has_role(current_user, (SELECT oid FROM pg_roles WHERE rolname = $1), 'MEMBER')`
+	var ok bool
+	if err := db.GetContext(ctx, &ok, q, AppRole); err != nil {
+		return false, mapError("check app role", err)
+	}
+	return ok, nil
+}
+
+// EnableAppLogin lets AppRole log in by itself, for the embedded cluster,
+// where the server then connects as it and holds no other role at all.
+func (db *DB) EnableAppLogin(ctx context.Context) error {
+	if _, err := db.ExecContext(ctx, `ALTER ROLE `+AppRole+` LOGIN`); err != nil {
+		return mapError("enable app login", err)
+	}
+	return nil
+}
+
+// WithParam adds a connection parameter to a URL or key=value connection
+// string; lib/pq sends unknown keys to the server as session settings.
+func WithParam(dsn, key, value string) (string, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		kv, err := pq.ParseURL(dsn)
+		if err != nil {
+			return "", fmt.Errorf("database address: %w", err)
+		}
+		dsn = kv
+	}
+	return dsn + " " + key + "=" + pq.QuoteLiteral(value), nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/sciflow/sciflow/internal/identity"
@@ -49,7 +48,7 @@ func orgByRef(ctx context.Context, q sqlx.QueryerContext, ref string) (identity.
 	const byName = `SELECT id, name, kind, parent_id, created_at FROM orgs WHERE lower(name) = lower($1)`
 	var r orgRow
 	var err error
-	if _, perr := uuid.Parse(ref); perr == nil {
+	if isUUID(ref) {
 		err = sqlx.GetContext(ctx, q, &r, byID, ref)
 	} else {
 		err = sqlx.GetContext(ctx, q, &r, byName, ref)

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+
+	"github.com/sciflow/sciflow/internal/audit"
+	"github.com/sciflow/sciflow/internal/auth"
+	"github.com/sciflow/sciflow/internal/calendar"
+	"github.com/sciflow/sciflow/internal/config"
+	"github.com/sciflow/sciflow/internal/engine"
+	"github.com/sciflow/sciflow/internal/workflow"
+	"github.com/sciflow/sciflow/workflows"
+)
+
+// system is everything a command that runs workflows needs, assembled once.
+type system struct {
+	*backend
+	chain  *audit.Chain
+	engine *engine.Engine
+	auth   *auth.Service
+}
+
+// openSystem checks the workflow definitions, opens the database and stores
+// the definitions' versions.
+func openSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*system, error) {
+	if err := cfg.EnsureSecret(); err != nil {
+		return nil, err
+	}
+	defs, err := loadWorkflows(cfg)
+	if err != nil {
+		return nil, err
+	}
+	b, err := openBackend(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	s := &system{backend: b, chain: audit.New(cfg.Secret)}
+	s.engine = engine.New(b.db, s.chain, calendar.New(), log)
+	if err := s.engine.Sync(ctx, defs); err != nil {
+		b.close()
+		return nil, err
+	}
+	if s.auth, err = auth.NewService(b.db, s.chain, cfg.Secret); err != nil {
+		b.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// workflowFS is the configured definitions directory, or the built-in set.
+func workflowFS(cfg config.Config) fs.FS {
+	if cfg.WorkflowsDir != "" {
+		return os.DirFS(cfg.WorkflowsDir)
+	}
+	return workflows.FS
+}
+
+func loadWorkflows(cfg config.Config) ([]*workflow.Definition, error) {
+	defs, err := workflow.LoadDir(workflowFS(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("the workflow definitions have problems (details: sciflow workflows check):\n%w", err)
+	}
+	return defs, nil
+}

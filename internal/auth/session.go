@@ -1,0 +1,185 @@
+package auth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"strings"
+	"time"
+
+	"github.com/sciflow/sciflow/internal/audit"
+	"github.com/sciflow/sciflow/internal/errs"
+	"github.com/sciflow/sciflow/internal/identity"
+	"github.com/sciflow/sciflow/internal/postgres"
+)
+
+// Throttling: past these many failures within Window, sign-in answers 429
+// until the oldest of them ages out. Counting per address as well stops one
+// machine guessing across many accounts; the window, not a lock, makes sure
+// an attacker cannot keep a victim out for good.
+const (
+	Window          = 15 * time.Minute
+	MaxUserFailures = 20
+	MaxAddrFailures = 100
+)
+
+// TokenTTL is how long an API token lives.
+const TokenTTL = 12 * time.Hour
+
+// Service signs people in and recognises their tokens.
+type Service struct {
+	db     *postgres.DB
+	chain  *audit.Chain
+	secret []byte
+	// Now is the clock; tests move it.
+	Now func() time.Time
+	// dummyHash is checked against when the user does not exist, so that an
+	// unknown name takes as long as a wrong password.
+	dummyHash string
+}
+
+// NewService makes the sign-in service; secret keys the token hashes.
+func NewService(db *postgres.DB, chain *audit.Chain, secret string) (*Service, error) {
+	dummy, err := HashPassword("no such user, no such password")
+	if err != nil {
+		return nil, err
+	}
+	return &Service{db: db, chain: chain, secret: []byte(secret), Now: time.Now, dummyHash: dummy}, nil
+}
+
+var errBadLogin = errs.E(errs.Unauthenticated, "用户名或密码错误", "wrong username or password")
+
+// Login checks a password and issues a token. Unknown users, disabled users
+// and wrong passwords get the same answer.
+func (s *Service) Login(ctx context.Context, username, password, address string) (string, identity.User, error) {
+	username = strings.ToLower(strings.TrimSpace(username))
+	if len(username) > 64 {
+		username = username[:64]
+	}
+	now := s.Now()
+	f, err := s.db.RecentLoginFailures(ctx, username, address, now.Add(-Window))
+	if err != nil {
+		return "", identity.User{}, err
+	}
+	if wait := throttled(f, now); wait > 0 {
+		e := errs.E(errs.TooMany, "登录失败次数过多，请稍后再试", "too many failed sign-ins; try again later")
+		e.RetryAfter = wait
+		return "", identity.User{}, e
+	}
+	cred, err := s.db.CredentialsByUsername(ctx, username)
+	found := err == nil
+	if err != nil && errs.CodeOf(err) != errs.NotFound {
+		return "", identity.User{}, err
+	}
+	hash := s.dummyHash
+	if found {
+		hash = cred.PasswordHash
+	}
+	ok, err := CheckPassword(hash, password)
+	if err != nil {
+		ok = false
+	}
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return "", identity.User{}, err
+	}
+	defer tx.Rollback()
+	if !found || !ok || cred.User.Disabled {
+		if err := tx.RecordLoginFailure(ctx, username, address, now); err != nil {
+			return "", identity.User{}, err
+		}
+		entry := audit.Entry{Kind: audit.KindLoginFailed, AtMicros: now.UnixMicro(), Subject: username,
+			Data: map[string]any{"address": address}}
+		if found {
+			entry.ActorID = cred.User.ID
+		}
+		if _, err := s.chain.Append(ctx, tx, entry); err != nil {
+			return "", identity.User{}, err
+		}
+		if err := tx.Commit(); err != nil {
+			return "", identity.User{}, err
+		}
+		return "", identity.User{}, errBadLogin
+	}
+	token, err := newToken()
+	if err != nil {
+		return "", identity.User{}, err
+	}
+	if err := tx.InsertToken(ctx, s.tokenHash(token), cred.User.ID, now.Add(TokenTTL)); err != nil {
+		return "", identity.User{}, err
+	}
+	_, err = s.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindLogin, AtMicros: now.UnixMicro(), ActorID: cred.User.ID,
+		Subject: cred.User.Username, Data: map[string]any{"address": address}})
+	if err != nil {
+		return "", identity.User{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return "", identity.User{}, err
+	}
+	return token, cred.User, nil
+}
+
+// throttled is how long to wait before another attempt, or 0.
+func throttled(f postgres.LoginFailures, now time.Time) time.Duration {
+	var wait time.Duration
+	if f.ByUser >= MaxUserFailures && f.OldestUser != nil {
+		wait = max(wait, f.OldestUser.Add(Window).Sub(now))
+	}
+	if f.ByAddress >= MaxAddrFailures && f.OldestAddr != nil {
+		wait = max(wait, f.OldestAddr.Add(Window).Sub(now))
+	}
+	if wait > 0 && wait < time.Second {
+		wait = time.Second
+	}
+	return wait
+}
+
+// Authenticate finds the user of a live token.
+func (s *Service) Authenticate(ctx context.Context, token string) (identity.User, error) {
+	if token == "" || len(token) > 200 {
+		return identity.User{}, errs.E(errs.Unauthenticated, "请先登录", "please sign in")
+	}
+	u, err := s.db.UserByToken(ctx, s.tokenHash(token), s.Now())
+	if errs.CodeOf(err) == errs.NotFound {
+		return identity.User{}, errs.E(errs.Unauthenticated, "登录已失效，请重新登录", "your sign-in has expired; please sign in again")
+	}
+	return u, err
+}
+
+// Logout revokes a token.
+func (s *Service) Logout(ctx context.Context, token string, user identity.User) error {
+	now := s.Now()
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	revoked, err := tx.RevokeToken(ctx, s.tokenHash(token), now)
+	if err != nil {
+		return err
+	}
+	if revoked {
+		if _, err := s.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindLogout, AtMicros: now.UnixMicro(),
+			ActorID: user.ID, Subject: user.Username}); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func (s *Service) tokenHash(token string) []byte {
+	m := hmac.New(sha256.New, s.secret)
+	m.Write([]byte("sciflow api token\x00"))
+	m.Write([]byte(token))
+	return m.Sum(nil)
+}
+
+func newToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}

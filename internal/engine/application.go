@@ -1,0 +1,361 @@
+package engine
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/sciflow/sciflow/internal/audit"
+	"github.com/sciflow/sciflow/internal/errs"
+	"github.com/sciflow/sciflow/internal/identity"
+	"github.com/sciflow/sciflow/internal/postgres"
+	"github.com/sciflow/sciflow/internal/workflow"
+)
+
+// Application is an application as one caller sees it.
+type Application struct {
+	ID              string
+	Workflow        string
+	WorkflowVersion int
+	State           string
+	StateTitle      workflow.Text
+	StateKind       workflow.StateKind
+	Version         int
+	Data            map[string]any
+	Org             OrgRef
+	Applicant       UserRef
+	ParentID        string
+	Created         time.Time
+	Updated         time.Time
+	Deadline        *time.Time
+	// Actions are the events the caller may fire now, sorted by key.
+	Actions []Action
+}
+
+// OrgRef names an organisation.
+type OrgRef struct {
+	ID   string
+	Name string
+	Kind string
+}
+
+// UserRef names a person.
+type UserRef struct {
+	ID       string
+	Username string
+	Name     string
+}
+
+// Action is an event the caller may fire.
+type Action struct {
+	Event string
+	Title workflow.Text
+}
+
+// Transition is one step of an application's history.
+type Transition struct {
+	Seq     int
+	Event   string
+	From    string
+	To      string
+	Actor   *UserRef // nil: the system
+	Comment string
+	Data    map[string]any
+	At      time.Time
+	Hash    string
+}
+
+// CreateInput starts an application.
+type CreateInput struct {
+	Workflow string
+	Data     map[string]any
+	ParentID string
+}
+
+// Create starts an application of the workflow's current version in its
+// initial state, recording the creation as the first step of its history.
+func (e *Engine) Create(ctx context.Context, actor *identity.User, in CreateInput) (Application, error) {
+	def, ok := e.Current(in.Workflow)
+	if !ok {
+		return Application{}, unknownWorkflow(in.Workflow)
+	}
+	if !slices.ContainsFunc(def.CreatedBy, actor.Has) {
+		return Application{}, errs.E(errs.Forbidden, "您的角色不能发起此类申请", "your role cannot start this kind of application")
+	}
+	if in.Data == nil {
+		in.Data = map[string]any{}
+	}
+	if err := workflow.Validate(def.Form, in.Data, "data", workflow.Partial); err != nil {
+		return Application{}, err
+	}
+	initial, _ := def.State(def.Initial)
+	now := e.Now()
+	tx, err := e.db.Begin(ctx)
+	if err != nil {
+		return Application{}, err
+	}
+	defer tx.Rollback()
+
+	n := postgres.NewApplication{Workflow: def.Key, WorkflowVersion: def.Version, State: def.Initial, Data: in.Data,
+		OrgID: actor.OrgID, ApplicantID: actor.ID, At: now, Deadline: e.deadlineFor(initial, now),
+		// Applications that begin in review (an instalment a case officer
+		// opens) are in the bureau's hands from the start.
+		Submitted: initial.Kind != workflow.KindEdit}
+	switch {
+	case def.Parent != "" && in.ParentID == "":
+		return Application{}, errs.E(errs.Invalid, "须指明所属的上级申请", "a parent application is required").
+			Field("parent_id", "必填", "required")
+	case def.Parent == "" && in.ParentID != "":
+		return Application{}, errs.E(errs.Invalid, "此类申请没有上级申请", "this kind of application has no parent").
+			Field("parent_id", "不应填写", "not allowed")
+	case def.Parent != "":
+		parent, err := tx.LockApplication(ctx, actor, in.ParentID)
+		if err != nil {
+			return Application{}, err
+		}
+		if parent.Workflow != def.Parent {
+			return Application{}, errs.E(errs.Invalid, "上级申请的类型不符", "the parent is of the wrong workflow").
+				Field("parent_id", "应为 "+def.Parent, "must be a "+def.Parent)
+		}
+		// A child belongs to the parent's applicant and organisation.
+		n.ParentID, n.OrgID, n.ApplicantID = parent.ID, parent.OrgID, parent.ApplicantID
+	}
+	id, err := tx.InsertApplication(ctx, n)
+	if err != nil {
+		return Application{}, err
+	}
+	if err := e.enterState(ctx, tx, id, initial, now); err != nil {
+		return Application{}, err
+	}
+	if err := tx.QueueEffect(ctx, "application.created", id, map[string]any{"workflow": def.Key, "state": def.Initial}); err != nil {
+		return Application{}, err
+	}
+	_, err = e.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindTransition, AtMicros: now.UnixMicro(), ActorID: actor.ID,
+		ApplicationID: id, AppSeq: 1, Workflow: def.Key, WorkflowVersion: def.Version, Event: "create", To: def.Initial,
+		Data: map[string]any{"data_sha256": dataHash(in.Data)}})
+	if err != nil {
+		return Application{}, err
+	}
+	app, err := tx.Application(ctx, actor, id)
+	if err != nil {
+		return Application{}, err
+	}
+	view, err := e.view(ctx, tx, actor, app, def)
+	if err != nil {
+		return Application{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Application{}, err
+	}
+	return view, nil
+}
+
+// Get is one application as actor sees it; not found when they may not.
+func (e *Engine) Get(ctx context.Context, actor *identity.User, id string) (Application, error) {
+	app, err := e.db.Application(ctx, actor, id)
+	if err != nil {
+		return Application{}, err
+	}
+	def, err := e.Definition(ctx, app.Workflow, app.WorkflowVersion)
+	if err != nil {
+		return Application{}, err
+	}
+	return e.view(ctx, e.db, actor, app, def)
+}
+
+// ListInput filters a list of applications.
+type ListInput = postgres.ApplicationFilter
+
+// List returns what actor may see, newest first.
+func (e *Engine) List(ctx context.Context, actor *identity.User, in ListInput) ([]Application, string, error) {
+	if in.Limit <= 0 || in.Limit > 200 {
+		in.Limit = 50
+	}
+	apps, next, err := e.db.Applications(ctx, actor, in)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]Application, 0, len(apps))
+	for _, a := range apps {
+		def, err := e.Definition(ctx, a.Workflow, a.WorkflowVersion)
+		if err != nil {
+			return nil, "", err
+		}
+		v, err := e.view(ctx, e.db, actor, a, def)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, v)
+	}
+	return out, next, nil
+}
+
+// historyReader is the storage both DB and Tx offer for a view.
+type historyReader interface {
+	History(ctx context.Context, appID string) ([]postgres.HistoryRow, error)
+}
+
+func (e *Engine) view(ctx context.Context, r historyReader, actor *identity.User, app postgres.Application, def *workflow.Definition) (Application, error) {
+	st, _ := def.State(app.State)
+	v := Application{ID: app.ID, Workflow: app.Workflow, WorkflowVersion: app.WorkflowVersion, State: app.State,
+		Version: app.Version, Data: app.Data, ParentID: app.ParentID, Created: app.Created, Updated: app.Updated,
+		Deadline: app.Deadline, Actions: []Action{},
+		Org:       OrgRef{ID: app.OrgID, Name: app.OrgName, Kind: app.OrgKind},
+		Applicant: UserRef{ID: app.ApplicantID, Username: app.ApplicantLogin, Name: app.ApplicantName}}
+	if st != nil {
+		v.StateTitle, v.StateKind = st.Title, st.Kind
+	}
+	candidates := def.EventsFrom(app.State)
+	if actor == nil || len(candidates) == 0 {
+		return v, nil
+	}
+	var hist []audit.Recorded
+	histLoaded := false
+	env := e.guardEnv(ctx, actor, app, nil)
+	for _, ev := range candidates {
+		if ev.System || !ev.MayFire(app.ScopeRoles) {
+			continue
+		}
+		if !histLoaded {
+			rows, err := r.History(ctx, app.ID)
+			if err != nil {
+				return v, err
+			}
+			if hist, err = decodeHistory(rows); err != nil {
+				return v, err
+			}
+			histLoaded = true
+		}
+		if separationOfDuties(def, app, ev, actor, hist) != nil {
+			continue
+		}
+		if passesGuards(ev, env, false) {
+			v.Actions = append(v.Actions, Action{Event: ev.Key, Title: ev.Title})
+		}
+	}
+	return v, nil
+}
+
+func decodeHistory(rows []postgres.HistoryRow) ([]audit.Recorded, error) {
+	out := make([]audit.Recorded, 0, len(rows))
+	for _, r := range rows {
+		rec, err := audit.Decode(r.AuditRow)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+// History is an application's transitions, oldest first.
+func (e *Engine) History(ctx context.Context, actor *identity.User, id string) ([]Transition, error) {
+	if _, err := e.db.Application(ctx, actor, id); err != nil {
+		return nil, err
+	}
+	rows, err := e.db.History(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Transition, 0, len(rows))
+	for _, r := range rows {
+		t, err := toTransition(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func toTransition(r postgres.HistoryRow) (Transition, error) {
+	rec, err := audit.Decode(r.AuditRow)
+	if err != nil {
+		return Transition{}, err
+	}
+	t := Transition{Seq: rec.AppSeq, Event: rec.Event, From: rec.From, To: rec.To, Comment: rec.Comment,
+		Data: rec.Data, At: rec.At(), Hash: hex.EncodeToString(rec.Hash)}
+	if rec.ActorID != "" {
+		t.Actor = &UserRef{ID: rec.ActorID, Username: r.ActorUsername.String}
+	}
+	return t, nil
+}
+
+// Patch merges patch into the application's data (RFC 7396: null removes a
+// field), if actor may edit in the current state and version still matches.
+func (e *Engine) Patch(ctx context.Context, actor *identity.User, id string, version int, patch map[string]any) (Application, error) {
+	tx, err := e.db.Begin(ctx)
+	if err != nil {
+		return Application{}, err
+	}
+	defer tx.Rollback()
+	app, err := tx.LockApplication(ctx, actor, id)
+	if err != nil {
+		return Application{}, err
+	}
+	def, err := e.Definition(ctx, app.Workflow, app.WorkflowVersion)
+	if err != nil {
+		return Application{}, err
+	}
+	st, _ := def.State(app.State)
+	if st == nil || !st.MayEdit(app.ScopeRoles) {
+		return Application{}, errs.E(errs.Forbidden, "当前状态下您不能修改申请内容", "you may not change the application in its current state")
+	}
+	if version != app.Version {
+		return Application{}, staleVersion(app.Version)
+	}
+	data := mergePatch(app.Data, patch)
+	if err := workflow.Validate(def.Form, data, "data", workflow.Partial); err != nil {
+		return Application{}, err
+	}
+	now := e.Now()
+	err = tx.UpdateApplication(ctx, postgres.ApplicationChange{ID: app.ID, Version: app.Version, State: app.State,
+		Data: data, Submitted: app.SubmittedAt != nil, WorkflowVersion: app.WorkflowVersion, At: now})
+	if err != nil {
+		return Application{}, err
+	}
+	_, err = e.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindDataPatch, AtMicros: now.UnixMicro(), ActorID: actor.ID,
+		ApplicationID: app.ID, Workflow: app.Workflow, Data: map[string]any{"patch": patch, "data_sha256": dataHash(data)}})
+	if err != nil {
+		return Application{}, err
+	}
+	updated, err := tx.Application(ctx, actor, id)
+	if err != nil {
+		return Application{}, err
+	}
+	view, err := e.view(ctx, tx, actor, updated, def)
+	if err != nil {
+		return Application{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Application{}, err
+	}
+	return view, nil
+}
+
+func staleVersion(current int) error {
+	return errs.E(errs.Conflict, fmt.Sprintf("申请已被他人修改（当前版本 %d），请刷新后重试", current),
+		fmt.Sprintf("the application has changed (now at version %d); reload and try again", current))
+}
+
+// mergePatch applies an RFC 7396 JSON merge patch.
+func mergePatch(target, patch map[string]any) map[string]any {
+	out := make(map[string]any, len(target)+len(patch))
+	for k, v := range target {
+		out[k] = v
+	}
+	for k, v := range patch {
+		switch pv := v.(type) {
+		case nil:
+			delete(out, k)
+		case map[string]any:
+			tv, _ := out[k].(map[string]any)
+			out[k] = mergePatch(tv, pv)
+		default:
+			out[k] = v
+		}
+	}
+	return out
+}

@@ -1,0 +1,115 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"path"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/sciflow/sciflow/internal/audit"
+	"github.com/sciflow/sciflow/internal/errs"
+	"github.com/sciflow/sciflow/internal/identity"
+	"github.com/sciflow/sciflow/internal/postgres"
+)
+
+// Attachment describes a stored file.
+type Attachment = postgres.Attachment
+
+// AttachmentInput is an uploaded file.
+type AttachmentInput struct {
+	Name         string
+	Label        string
+	Confidential bool
+	Content      []byte
+}
+
+// AddAttachment stores a file on an application, if actor may change the
+// application in its current state. The content type is sniffed from the
+// bytes, never taken from the client.
+func (e *Engine) AddAttachment(ctx context.Context, actor *identity.User, appID string, in AttachmentInput) (Attachment, error) {
+	name := cleanFileName(in.Name)
+	if name == "" {
+		return Attachment{}, errs.E(errs.Invalid, "文件名无效", "invalid file name").Field("file", "文件名无效", "invalid file name")
+	}
+	if utf8.RuneCountInString(in.Label) > 200 {
+		return Attachment{}, errs.E(errs.Invalid, "说明过长", "label too long").Field("label", "不能超过 200 字", "at most 200 characters")
+	}
+	tx, err := e.db.Begin(ctx)
+	if err != nil {
+		return Attachment{}, err
+	}
+	defer tx.Rollback()
+	app, err := tx.LockApplication(ctx, actor, appID)
+	if err != nil {
+		return Attachment{}, err
+	}
+	def, err := e.Definition(ctx, app.Workflow, app.WorkflowVersion)
+	if err != nil {
+		return Attachment{}, err
+	}
+	if st, ok := def.State(app.State); !ok || !st.MayEdit(app.ScopeRoles) {
+		return Attachment{}, errs.E(errs.Forbidden, "当前状态下您不能添加附件", "you may not add attachments in the current state")
+	}
+	sum := sha256.Sum256(in.Content)
+	a := Attachment{ApplicationID: app.ID, Name: name, Label: strings.TrimSpace(in.Label), Size: int64(len(in.Content)),
+		SHA256: hex.EncodeToString(sum[:]), ContentType: http.DetectContentType(in.Content),
+		Confidential: in.Confidential, UploadedBy: actor.ID}
+	stored, err := tx.InsertAttachment(ctx, a, in.Content)
+	if err != nil {
+		return Attachment{}, err
+	}
+	_, err = e.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindAttachment, AtMicros: e.Now().UnixMicro(), ActorID: actor.ID,
+		ApplicationID: app.ID, Workflow: app.Workflow, Subject: stored.ID,
+		Data: map[string]any{"name": name, "size": stored.Size, "sha256": stored.SHA256, "confidential": in.Confidential}})
+	if err != nil {
+		return Attachment{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Attachment{}, err
+	}
+	return stored, nil
+}
+
+// OpenAttachment returns a file and its description to someone who may see
+// its application; anyone else is told it does not exist.
+func (e *Engine) OpenAttachment(ctx context.Context, actor *identity.User, id string) (Attachment, []byte, error) {
+	meta, err := e.db.AttachmentMeta(ctx, id)
+	if err != nil {
+		return Attachment{}, nil, err
+	}
+	if _, err := e.db.Application(ctx, actor, meta.ApplicationID); err != nil {
+		return Attachment{}, nil, err
+	}
+	content, err := e.db.AttachmentContent(ctx, id)
+	if err != nil {
+		return Attachment{}, nil, err
+	}
+	return meta, content, nil
+}
+
+// cleanFileName keeps the last path element of a client's file name and
+// drops control characters, so a name can neither climb directories nor
+// break a header.
+func cleanFileName(name string) string {
+	name = path.Base(strings.ReplaceAll(name, `\`, "/"))
+	name = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == '"' {
+			return -1
+		}
+		return r
+	}, name)
+	name = strings.TrimSpace(name)
+	if name == "." || name == "/" || name == ".." {
+		return ""
+	}
+	if len(name) > 255 {
+		name = name[:255]
+		for !utf8.ValidString(name) {
+			name = name[:len(name)-1]
+		}
+	}
+	return name
+}

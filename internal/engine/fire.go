@@ -1,0 +1,353 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/looplab/fsm"
+
+	"github.com/sciflow/sciflow/internal/audit"
+	"github.com/sciflow/sciflow/internal/errs"
+	"github.com/sciflow/sciflow/internal/identity"
+	"github.com/sciflow/sciflow/internal/postgres"
+	"github.com/sciflow/sciflow/internal/workflow"
+)
+
+// FireInput is a request to fire an event.
+type FireInput struct {
+	Event   string
+	Comment string
+	Data    map[string]any
+	// ExpectedVersion, when set, must equal the application's version.
+	ExpectedVersion *int
+	// IdempotencyKey makes a repeated request return the first answer.
+	IdempotencyKey string
+}
+
+// FireResult is the application after the event and the step it took.
+type FireResult struct {
+	Application Application
+	Transition  Transition
+}
+
+// Fire fires an event on an application as actor, in one transaction: an
+// idempotency check, the row lock, roles, separation of duties, comment,
+// payload and guards, the move, the history entry, side effects. Whatever
+// fails, nothing is written.
+func (e *Engine) Fire(ctx context.Context, actor *identity.User, appID string, in FireInput) (FireResult, error) {
+	tx, err := e.db.Begin(ctx)
+	if err != nil {
+		return FireResult{}, err
+	}
+	defer tx.Rollback()
+
+	var reqHash string
+	if in.IdempotencyKey != "" && actor != nil {
+		// Concurrent requests with one key queue here, so the second waits
+		// for the first to commit and then finds its answer.
+		if err := tx.LockKey(ctx, "idempotency:"+actor.ID+":"+in.IdempotencyKey); err != nil {
+			return FireResult{}, err
+		}
+		reqHash = requestHash(appID, in)
+		prev, found, err := tx.IdempotentAnswer(ctx, actor.ID, in.IdempotencyKey)
+		if err != nil {
+			return FireResult{}, err
+		}
+		if found {
+			if prev.RequestHash != reqHash {
+				return FireResult{}, errs.E(errs.Invalid, "该 Idempotency-Key 已用于另一个请求", "this Idempotency-Key was used for a different request").
+					Field("Idempotency-Key", "已用于另一个请求", "already used for a different request")
+			}
+			var res FireResult
+			if err := json.Unmarshal(prev.Response, &res); err != nil {
+				return FireResult{}, fmt.Errorf("decode stored answer: %w", err)
+			}
+			return res, nil
+		}
+	}
+
+	app, err := tx.LockApplication(ctx, actor, appID)
+	if err != nil {
+		return FireResult{}, err
+	}
+	res, err := e.fire(ctx, tx, actor, app, in)
+	if err != nil {
+		return FireResult{}, err
+	}
+	if reqHash != "" {
+		raw, err := json.Marshal(res)
+		if err != nil {
+			return FireResult{}, fmt.Errorf("encode answer: %w", err)
+		}
+		if err := tx.SaveIdempotentAnswer(ctx, actor.ID, in.IdempotencyKey, reqHash, raw); err != nil {
+			return FireResult{}, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return FireResult{}, err
+	}
+	return res, nil
+}
+
+// fire does the checks and the move on an application locked in tx.
+func (e *Engine) fire(ctx context.Context, tx *postgres.Tx, actor *identity.User, app postgres.Application, in FireInput) (FireResult, error) {
+	def, err := e.Definition(ctx, app.Workflow, app.WorkflowVersion)
+	if err != nil {
+		return FireResult{}, err
+	}
+	ev, ok := def.Event(in.Event)
+	if !ok {
+		return FireResult{}, errs.E(errs.Invalid, "此流程没有该操作："+in.Event, "this workflow has no event "+in.Event).
+			Field("event", "未知的操作", "unknown event")
+	}
+	if in.ExpectedVersion != nil && *in.ExpectedVersion != app.Version {
+		return FireResult{}, staleVersion(app.Version)
+	}
+	machine := def.Machine(app.State)
+	if !machine.Can(ev.Key) {
+		return FireResult{}, errs.E(errs.Conflict, fmt.Sprintf("当前状态（%s）下不能执行“%s”", stateTitle(def, app.State).Zh, ev.Title.Zh),
+			fmt.Sprintf("%q is not possible in the current state (%s)", ev.Title.En, stateTitle(def, app.State).En))
+	}
+	switch {
+	case actor == nil && !ev.System:
+		return FireResult{}, fmt.Errorf("system may not fire %s: it is not a system event", ev.Key)
+	case actor != nil && !ev.MayFire(app.ScopeRoles):
+		return FireResult{}, errs.E(errs.Forbidden, "您无权执行“"+ev.Title.Zh+"”", "you may not "+strings.ToLower(ev.Title.En))
+	}
+	rows, err := tx.History(ctx, app.ID)
+	if err != nil {
+		return FireResult{}, err
+	}
+	hist, err := decodeHistory(rows)
+	if err != nil {
+		return FireResult{}, err
+	}
+	if actor != nil {
+		if err := separationOfDuties(def, app, ev, actor, hist); err != nil {
+			return FireResult{}, err
+		}
+	}
+	comment := strings.TrimSpace(in.Comment)
+	if ev.Comment == workflow.CommentRequired && comment == "" {
+		return FireResult{}, errs.E(errs.Invalid, "请填写意见", "a comment is required").Field("comment", "必填", "required")
+	}
+	if len(comment) > 10000 {
+		return FireResult{}, errs.E(errs.Invalid, "意见过长", "the comment is too long").Field("comment", "不能超过 10000 字节", "at most 10000 bytes")
+	}
+	if ev.Data == nil && len(in.Data) > 0 {
+		return FireResult{}, errs.E(errs.Invalid, "此操作不接受数据", "this event takes no data").Field("data", "不应填写", "not allowed")
+	}
+	if ev.Data != nil {
+		if in.Data == nil {
+			in.Data = map[string]any{}
+		}
+		if err := workflow.Validate(ev.Data, in.Data, "data", workflow.Complete); err != nil {
+			return FireResult{}, err
+		}
+	}
+	data := app.Data
+	if len(ev.Sets) > 0 {
+		set := map[string]any{}
+		for _, k := range ev.Sets {
+			if v, ok := in.Data[k]; ok {
+				set[k] = v
+			}
+		}
+		data = mergePatch(app.Data, set)
+	}
+	if ev.ValidateForm {
+		if err := workflow.Validate(def.Form, data, "data", workflow.Complete); err != nil {
+			return FireResult{}, err
+		}
+	}
+	// Guards judge meaning, so they run on a well-formed form.
+	env := e.guardEnv(ctx, actor, app, in.Data)
+	env.Data = data
+	if err := checkGuards(ev, env); err != nil {
+		return FireResult{}, err
+	}
+	// The machine is the transition table; it moves only after every check
+	// above has passed. A self-transition is intended, not an error.
+	if err := machine.Event(ctx, ev.Key); err != nil && !errors.As(err, new(fsm.NoTransitionError)) {
+		return FireResult{}, fmt.Errorf("move %s by %s: %w", app.ID, ev.Key, err)
+	}
+	to := machine.Current()
+	toState, _ := def.State(to)
+	now := e.Now()
+	changed := to != app.State
+	change := postgres.ApplicationChange{ID: app.ID, Version: app.Version, State: to, StateChanged: changed, Data: data,
+		Submitted: app.SubmittedAt != nil || to != def.Initial, WorkflowVersion: app.WorkflowVersion, At: now}
+	if changed {
+		change.Deadline = e.deadlineFor(toState, now)
+	}
+	if err := tx.UpdateApplication(ctx, change); err != nil {
+		return FireResult{}, err
+	}
+	if changed {
+		if err := e.enterState(ctx, tx, app.ID, toState, now); err != nil {
+			return FireResult{}, err
+		}
+	}
+	if err := tx.QueueEffect(ctx, "transition", app.ID, map[string]any{"workflow": app.Workflow, "event": ev.Key,
+		"from": app.State, "to": to}); err != nil {
+		return FireResult{}, err
+	}
+	entry := audit.Entry{Kind: audit.KindTransition, AtMicros: now.UnixMicro(), ApplicationID: app.ID,
+		AppSeq: len(hist) + 1, Workflow: app.Workflow, WorkflowVersion: app.WorkflowVersion, Event: ev.Key,
+		From: app.State, To: to, Comment: comment, Data: in.Data}
+	if actor != nil {
+		entry.ActorID = actor.ID
+	}
+	rec, err := e.chain.Append(ctx, tx, entry)
+	if err != nil {
+		return FireResult{}, err
+	}
+	updated, err := tx.Application(ctx, actor, app.ID)
+	if errs.CodeOf(err) == errs.NotFound {
+		// The move took it out of the actor's sight (an applicant withdrawing
+		// a draft stays visible; this is for rules yet to come): show the
+		// state the actor caused, without actions.
+		updated, err = tx.Application(ctx, nil, app.ID)
+	}
+	if err != nil {
+		return FireResult{}, err
+	}
+	view, err := e.view(ctx, tx, actor, updated, def)
+	if err != nil {
+		return FireResult{}, err
+	}
+	t := Transition{Seq: rec.AppSeq, Event: ev.Key, From: app.State, To: to, Comment: comment, Data: in.Data,
+		At: rec.At(), Hash: hex.EncodeToString(rec.Hash)}
+	if actor != nil {
+		t.Actor = &UserRef{ID: actor.ID, Username: actor.Username, Name: actor.Name}
+	}
+	return FireResult{Application: view, Transition: t}, nil
+}
+
+func stateTitle(def *workflow.Definition, key string) workflow.Text {
+	if s, ok := def.State(key); ok {
+		return s.Title
+	}
+	return workflow.Text{Zh: key, En: key}
+}
+
+// separationOfDuties refuses a review decision by someone who should not
+// make it: whoever submitted the application, and (when the workflow asks
+// for it) whoever decided the previous review stage.
+func separationOfDuties(def *workflow.Definition, app postgres.Application, ev *workflow.Event, actor *identity.User, hist []audit.Recorded) error {
+	cur, ok := def.State(app.State)
+	if !ok || cur.Kind != workflow.KindReview {
+		return nil
+	}
+	// Acting as the applicant (withdrawing while under review) decides nothing.
+	reviewing := false
+	for _, r := range app.ScopeRoles {
+		if r != identity.Applicant && slices.Contains(ev.Roles, r) {
+			reviewing = true
+		}
+	}
+	if !reviewing {
+		return nil
+	}
+	if actor.ID == app.ApplicantID {
+		return errs.E(errs.Forbidden, "申请人不能审核自己的申请", "you cannot review your own application")
+	}
+	for _, h := range hist {
+		if from, ok := def.State(h.From); ok && from.Kind == workflow.KindEdit && h.ActorID == actor.ID {
+			return errs.E(errs.Forbidden, "提交人不能审核同一申请", "whoever submitted an application cannot review it")
+		}
+	}
+	if !def.SeparateStages {
+		return nil
+	}
+	for i := len(hist) - 1; i >= 0; i-- {
+		h := hist[i]
+		from, ok := def.State(h.From)
+		if !ok || from.Kind != workflow.KindReview || h.From == app.State || h.ActorID == "" {
+			continue
+		}
+		if h.ActorID == actor.ID {
+			return errs.E(errs.Forbidden, "同一人不能连续审核两个环节", "the same person cannot decide two consecutive stages")
+		}
+		return nil
+	}
+	return nil
+}
+
+// guardEnv is what guards see; payload is the event's data (nil when
+// listing actions).
+func (e *Engine) guardEnv(ctx context.Context, actor *identity.User, app postgres.Application, payload map[string]any) workflow.Env {
+	env := workflow.Env{Data: app.Data, Event: payload, Now: e.Now(),
+		App: workflow.AppEnv{ID: app.ID, State: app.State, OrgID: app.OrgID, ApplicantID: app.ApplicantID,
+			Version: app.Version, CreatedAt: app.Created}}
+	if actor != nil {
+		env.Actor = workflow.ActorEnv{ID: actor.ID, Username: actor.Username, OrgID: actor.OrgID, Roles: identity.RoleStrings(actor.Roles)}
+	}
+	if app.ParentID != "" {
+		if parent, err := e.db.Application(ctx, nil, app.ParentID); err == nil {
+			env.Parent = &workflow.ParentEnv{State: parent.State, Data: parent.Data}
+		}
+	}
+	return env
+}
+
+// checkGuards runs every guard, reporting each that fails.
+func checkGuards(ev *workflow.Event, env workflow.Env) error {
+	var failed *errs.Error
+	for _, g := range ev.Guards {
+		ok, _ := g.Check(env)
+		if ok {
+			continue
+		}
+		if failed == nil {
+			failed = errs.E(errs.Invalid, g.Message.Zh, g.Message.En)
+		}
+		field := g.Field
+		if field == "" {
+			field = "event"
+		}
+		failed.Field(field, g.Message.Zh, g.Message.En)
+	}
+	if failed != nil {
+		return failed
+	}
+	return nil
+}
+
+// passesGuards is checkGuards for the actions list: guards that read the
+// event's payload cannot be judged before it is given, so they pass here.
+func passesGuards(ev *workflow.Event, env workflow.Env, withPayload bool) bool {
+	for _, g := range ev.Guards {
+		if g.UsesEvent && !withPayload {
+			continue
+		}
+		if ok, _ := g.Check(env); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func requestHash(appID string, in FireInput) string {
+	raw, _ := json.Marshal(struct {
+		App     string
+		Event   string
+		Comment string
+		Data    map[string]any
+		Version *int
+	}{appID, in.Event, in.Comment, in.Data, in.ExpectedVersion})
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}
+
+func dataHash(data map[string]any) string {
+	raw, _ := json.Marshal(data)
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,113 @@
+package httpapi
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/sciflow/sciflow/internal/engine"
+	"github.com/sciflow/sciflow/internal/errs"
+)
+
+type attachmentJSON struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Label        string `json:"label"`
+	Size         int64  `json:"size"`
+	SHA256       string `json:"sha256"`
+	ContentType  string `json:"content_type"`
+	Confidential bool   `json:"confidential"`
+	CreatedAt    string `json:"created_at"`
+}
+
+func tooLarge(limit int64) error {
+	mb := strconv.FormatInt(limit>>20, 10)
+	return errs.E(errs.TooLarge, "附件不能超过 "+mb+" MiB", "attachments may not exceed "+mb+" MiB")
+}
+
+func (s *Server) uploadAttachment(c echo.Context) error {
+	u, err := currentUser(c)
+	if err != nil {
+		return err
+	}
+	req := c.Request()
+	// The whole request may carry the file plus a little form overhead.
+	req.Body = http.MaxBytesReader(c.Response(), req.Body, s.maxUpload+64<<10)
+	mr, err := req.MultipartReader()
+	if err != nil {
+		return errs.E(errs.BadRequest, "请以 multipart/form-data 上传文件", "upload the file as multipart/form-data")
+	}
+	var in engine.AttachmentInput
+	gotFile := false
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return tooLarge(s.maxUpload)
+		}
+		if err != nil {
+			return errs.E(errs.BadRequest, "上传内容格式不正确", "malformed multipart body")
+		}
+		switch part.FormName() {
+		case "file":
+			var buf bytes.Buffer
+			n, err := io.Copy(&buf, io.LimitReader(part, s.maxUpload+1))
+			if errors.As(err, &tooBig) || n > s.maxUpload {
+				return tooLarge(s.maxUpload)
+			}
+			if err != nil {
+				return errs.E(errs.BadRequest, "文件读取失败", "the file could not be read")
+			}
+			in.Name, in.Content, gotFile = part.FileName(), buf.Bytes(), true
+		case "label":
+			b, _ := io.ReadAll(io.LimitReader(part, 1024))
+			in.Label = string(b)
+		case "confidential":
+			b, _ := io.ReadAll(io.LimitReader(part, 16))
+			in.Confidential = string(b) == "true"
+		default:
+			return errs.E(errs.BadRequest, "未知的参数："+part.FormName(), "unknown parameter: "+part.FormName()).
+				Field(part.FormName(), "未知的参数", "unknown parameter")
+		}
+	}
+	if !gotFile {
+		return errs.E(errs.Invalid, "请选择文件", "a file is required").Field("file", "必填", "required")
+	}
+	a, err := s.engine.AddAttachment(req.Context(), u, c.Param("id"), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, toAttachmentJSON(a))
+}
+
+func toAttachmentJSON(a engine.Attachment) attachmentJSON {
+	return attachmentJSON{ID: a.ID, Name: a.Name, Label: a.Label, Size: a.Size, SHA256: a.SHA256,
+		ContentType: a.ContentType, Confidential: a.Confidential, CreatedAt: timeJSON(a.Created)}
+}
+
+func (s *Server) downloadAttachment(c echo.Context) error {
+	u, err := currentUser(c)
+	if err != nil {
+		return err
+	}
+	meta, content, err := s.engine.OpenAttachment(c.Request().Context(), u, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	// Always a download, never rendered in our origin: an uploaded HTML
+	// file must not run as our page.
+	h.Set("Content-Disposition", "attachment; filename*=UTF-8''"+url.PathEscape(meta.Name))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "sandbox")
+	h.Set("X-Checksum-SHA256", meta.SHA256)
+	return c.Blob(http.StatusOK, meta.ContentType, content)
+}

@@ -1,0 +1,405 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/sciflow/sciflow/internal/errs"
+	"github.com/sciflow/sciflow/internal/identity"
+)
+
+// Application is one stored application, with the names a view needs.
+type Application struct {
+	ID              string
+	Workflow        string
+	WorkflowVersion int
+	State           string
+	Version         int
+	Data            map[string]any
+	OrgID           string
+	OrgName         string
+	OrgKind         string
+	OrgParentID     string
+	ApplicantID     string
+	ApplicantName   string
+	ApplicantLogin  string
+	ParentID        string
+	SubmittedAt     *time.Time
+	StateEnteredAt  time.Time
+	Deadline        *time.Time
+	Created         time.Time
+	Updated         time.Time
+	// ScopeRoles are the viewer's roles through which the application is
+	// visible to them; empty when read by the system.
+	ScopeRoles []identity.Role
+}
+
+type applicationRow struct {
+	ID              string         `db:"id"`
+	Workflow        string         `db:"workflow"`
+	WorkflowVersion int            `db:"workflow_version"`
+	State           string         `db:"state"`
+	Version         int            `db:"version"`
+	Data            []byte         `db:"data"`
+	OrgID           string         `db:"org_id"`
+	OrgName         string         `db:"org_name"`
+	OrgKind         string         `db:"org_kind"`
+	OrgParentID     sql.NullString `db:"org_parent_id"`
+	ApplicantID     string         `db:"applicant_id"`
+	ApplicantName   string         `db:"applicant_name"`
+	ApplicantLogin  string         `db:"applicant_username"`
+	ParentID        sql.NullString `db:"parent_id"`
+	SubmittedAt     sql.NullTime   `db:"submitted_at"`
+	StateEnteredAt  time.Time      `db:"state_entered_at"`
+	Deadline        sql.NullTime   `db:"deadline"`
+	Created         time.Time      `db:"created_at"`
+	Updated         time.Time      `db:"updated_at"`
+	ScopeRoles      pq.StringArray `db:"scope_roles"`
+}
+
+func toApplication(r applicationRow) (Application, error) {
+	a := Application{ID: r.ID, Workflow: r.Workflow, WorkflowVersion: r.WorkflowVersion, State: r.State,
+		Version: r.Version, OrgID: r.OrgID, OrgName: r.OrgName, OrgKind: r.OrgKind, OrgParentID: r.OrgParentID.String,
+		ApplicantID: r.ApplicantID, ApplicantName: r.ApplicantName, ApplicantLogin: r.ApplicantLogin,
+		ParentID: r.ParentID.String, StateEnteredAt: r.StateEnteredAt, Created: r.Created, Updated: r.Updated}
+	if r.SubmittedAt.Valid {
+		a.SubmittedAt = &r.SubmittedAt.Time
+	}
+	if r.Deadline.Valid {
+		a.Deadline = &r.Deadline.Time
+	}
+	if err := json.Unmarshal(r.Data, &a.Data); err != nil {
+		return a, fmt.Errorf("decode data of %s: %w", r.ID, err)
+	}
+	for _, s := range r.ScopeRoles {
+		a.ScopeRoles = append(a.ScopeRoles, identity.Role(s))
+	}
+	return a, nil
+}
+
+// Visibility, enforced in the queries themselves: each role reaches the
+// applications its condition selects. The same list makes the WHERE clause
+// (any condition) and scope_roles (which conditions), so what a user can see
+// and what they can do through each role cannot drift apart.
+type scopeRule struct {
+	role identity.Role
+	cond string // SQL over a (applications) and o (orgs); %[1]s is the viewer's org
+}
+
+var scopeRules = []scopeRule{
+	// An applicant sees their own organisation's applications, drafts included.
+	{identity.Applicant, "a.org_id = %[1]s"},
+	// A recommending unit sees what its own organisation or those under it
+	// submitted, never their unsubmitted drafts.
+	{identity.UnitReviewer, "a.submitted_at IS NOT NULL AND (a.org_id = %[1]s OR o.parent_id = %[1]s)"},
+	// The bureau sees everything submitted to its programmes.
+	{identity.Staff, "a.submitted_at IS NOT NULL"},
+	{identity.Leader, "a.submitted_at IS NOT NULL"},
+	// Oversight sees everything, read-only (no workflow lets it act).
+	{identity.Auditor, "true"},
+	// Experts see only what they are assigned; assignments arrive with
+	// staged review, until then nothing. Administrators see no application.
+}
+
+// scopeSQL returns the viewer's scope_roles expression and visibility
+// predicate, adding the viewer's org to args. A nil viewer is the system:
+// it sees everything through no role.
+func scopeSQL(viewer *identity.User, args *[]any) (scope, visible string) {
+	if viewer == nil {
+		return "ARRAY[]::text[]", "true"
+	}
+	org := ""
+	var cases, conds []string
+	for _, r := range scopeRules {
+		if !viewer.Has(r.role) {
+			continue
+		}
+		if org == "" && strings.Contains(r.cond, "%[1]s") {
+			*args = append(*args, viewer.OrgID)
+			org = fmt.Sprintf("$%d::uuid", len(*args))
+		}
+		cond := r.cond
+		if strings.Contains(cond, "%[1]s") {
+			cond = fmt.Sprintf(cond, org)
+		}
+		cases = append(cases, fmt.Sprintf("CASE WHEN %s THEN '%s' END", cond, r.role))
+		conds = append(conds, "("+cond+")")
+	}
+	if len(conds) == 0 {
+		return "ARRAY[]::text[]", "false"
+	}
+	return "array_remove(ARRAY[" + strings.Join(cases, ", ") + "]::text[], NULL)", "(" + strings.Join(conds, " OR ") + ")"
+}
+
+const applicationColumns = `
+a.id, a.workflow, a.workflow_version, a.state, a.version, a.data, a.org_id, o.name AS org_name, o.kind AS org_kind,
+o.parent_id AS org_parent_id, a.applicant_id, u.name AS applicant_name, u.username AS applicant_username, a.parent_id,
+a.submitted_at, a.state_entered_at, a.deadline, a.created_at, a.updated_at`
+
+const applicationFrom = `
+FROM applications a
+JOIN orgs o ON o.id = a.org_id
+JOIN users u ON u.id = a.applicant_id`
+
+func getApplication(ctx context.Context, q sqlx.QueryerContext, viewer *identity.User, id string, lock bool) (Application, error) {
+	if !isUUID(id) {
+		return Application{}, fmt.Errorf("application %q: %w", id, errs.ErrNotFound)
+	}
+	args := []any{id}
+	scope, visible := scopeSQL(viewer, &args)
+	query := `SELECT ` + applicationColumns + `, ` + scope + ` AS scope_roles ` + applicationFrom +
+		` WHERE a.id = $1 AND ` + visible
+	if lock {
+		query += ` FOR UPDATE OF a`
+	}
+	var r applicationRow
+	if err := sqlx.GetContext(ctx, q, &r, query, args...); err != nil {
+		return Application{}, mapError("get application", err)
+	}
+	return toApplication(r)
+}
+
+// Application reads one application as viewer sees it; not found when it is
+// not theirs to see.
+func (db *DB) Application(ctx context.Context, viewer *identity.User, id string) (Application, error) {
+	return getApplication(ctx, db, viewer, id, false)
+}
+
+// Application reads one application inside the transaction, without a lock.
+func (tx *Tx) Application(ctx context.Context, viewer *identity.User, id string) (Application, error) {
+	return getApplication(ctx, tx, viewer, id, false)
+}
+
+// LockApplication reads an application and locks its row until the
+// transaction ends: concurrent changes to one application queue here.
+func (tx *Tx) LockApplication(ctx context.Context, viewer *identity.User, id string) (Application, error) {
+	return getApplication(ctx, tx, viewer, id, true)
+}
+
+// NewApplication is what creating an application stores.
+type NewApplication struct {
+	Workflow        string
+	WorkflowVersion int
+	State           string
+	Data            map[string]any
+	OrgID           string
+	ApplicantID     string
+	ParentID        string
+	Submitted       bool
+	Deadline        *time.Time
+	At              time.Time
+}
+
+// InsertApplication stores a new application at version 1.
+func (tx *Tx) InsertApplication(ctx context.Context, n NewApplication) (string, error) {
+	data, err := json.Marshal(n.Data)
+	if err != nil {
+		return "", fmt.Errorf("encode data: %w", err)
+	}
+	var submitted any
+	if n.Submitted {
+		submitted = n.At
+	}
+	const q = `
+INSERT INTO applications (workflow, workflow_version, state, data, org_id, applicant_id, parent_id,
+    submitted_at, state_entered_at, deadline, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9, $9)
+RETURNING id`
+	var id string
+	err = tx.GetContext(ctx, &id, q, n.Workflow, n.WorkflowVersion, n.State, data, n.OrgID, n.ApplicantID,
+		nullString(n.ParentID), submitted, n.At, n.Deadline)
+	if err != nil {
+		return "", mapError("insert application", err)
+	}
+	return id, nil
+}
+
+// ApplicationChange is a move of an application, checked by the engine.
+type ApplicationChange struct {
+	ID              string
+	Version         int // the version read under lock
+	State           string
+	StateChanged    bool
+	Data            map[string]any
+	Submitted       bool // it leaves its initial state now or did before
+	Deadline        *time.Time
+	WorkflowVersion int
+	At              time.Time
+}
+
+// UpdateApplication writes a change and bumps the version. The version in
+// the WHERE clause makes a change based on a stale read fail instead of
+// overwriting another.
+func (tx *Tx) UpdateApplication(ctx context.Context, c ApplicationChange) error {
+	data, err := json.Marshal(c.Data)
+	if err != nil {
+		return fmt.Errorf("encode data: %w", err)
+	}
+	const q = `
+UPDATE applications SET
+    state = $3, data = $4, version = version + 1, updated_at = $5,
+    submitted_at = CASE WHEN $6 THEN coalesce(submitted_at, $5) ELSE submitted_at END,
+    state_entered_at = CASE WHEN $7 THEN $5 ELSE state_entered_at END,
+    deadline = CASE WHEN $7 THEN $8 ELSE deadline END,
+    workflow_version = $9
+WHERE id = $1 AND version = $2`
+	res, err := tx.ExecContext(ctx, q, c.ID, c.Version, c.State, data, c.At, c.Submitted, c.StateChanged, c.Deadline, c.WorkflowVersion)
+	if err != nil {
+		return mapError("update application", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("update application %s: %w", c.ID, errs.ErrConflict)
+	}
+	return nil
+}
+
+// ApplicationFilter narrows a list.
+type ApplicationFilter struct {
+	Workflow string
+	State    string
+	Query    string // matched against the title in the data and the organisation's name
+	ParentID string
+	Limit    int
+	Cursor   string
+}
+
+// Applications lists what viewer may see, newest first, a page at a time.
+func (db *DB) Applications(ctx context.Context, viewer *identity.User, f ApplicationFilter) (items []Application, next string, err error) {
+	args := []any{}
+	scope, visible := scopeSQL(viewer, &args)
+	where := []string{visible}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if f.Workflow != "" {
+		add("a.workflow = $%d", f.Workflow)
+	}
+	if f.State != "" {
+		add("a.state = $%d", f.State)
+	}
+	if f.ParentID != "" {
+		if !isUUID(f.ParentID) {
+			return nil, "", nil
+		}
+		add("a.parent_id = $%d", f.ParentID)
+	}
+	if q := strings.TrimSpace(f.Query); q != "" {
+		pattern := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(q) + "%"
+		add("(a.data ->> 'title' ILIKE $%[1]d OR o.name ILIKE $%[1]d)", pattern)
+	}
+	if f.Cursor != "" {
+		at, id, ok := decodeCursor(f.Cursor)
+		if !ok {
+			return nil, "", errs.E(errs.BadRequest, "分页游标无效", "invalid cursor").Field("cursor", "无效", "invalid")
+		}
+		args = append(args, at, id)
+		where = append(where, fmt.Sprintf("(a.created_at, a.id) < ($%d, $%d::uuid)", len(args)-1, len(args)))
+	}
+	args = append(args, f.Limit+1)
+	query := `SELECT ` + applicationColumns + `, ` + scope + ` AS scope_roles ` + applicationFrom +
+		` WHERE ` + strings.Join(where, " AND ") +
+		fmt.Sprintf(` ORDER BY a.created_at DESC, a.id DESC LIMIT $%d`, len(args))
+	var rows []applicationRow
+	if err := db.SelectContext(ctx, &rows, query, args...); err != nil {
+		return nil, "", mapError("list applications", err)
+	}
+	if len(rows) > f.Limit {
+		rows = rows[:f.Limit]
+		last := rows[len(rows)-1]
+		next = encodeCursor(last.Created, last.ID)
+	}
+	for _, r := range rows {
+		a, err := toApplication(r)
+		if err != nil {
+			return nil, "", err
+		}
+		items = append(items, a)
+	}
+	return items, next, nil
+}
+
+func encodeCursor(at time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(at.UTC().Format(time.RFC3339Nano) + "|" + id))
+}
+
+func decodeCursor(s string) (time.Time, string, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return time.Time{}, "", false
+	}
+	at, id, ok := strings.Cut(string(raw), "|")
+	if !ok || !isUUID(id) {
+		return time.Time{}, "", false
+	}
+	t, err := time.Parse(time.RFC3339Nano, at)
+	return t, id, err == nil
+}
+
+// History is an application's transitions, oldest first, with each actor's
+// login name (empty for the system).
+func (tx *Tx) History(ctx context.Context, appID string) ([]HistoryRow, error) {
+	return history(ctx, tx, appID)
+}
+
+// History reads an application's transitions outside a transaction.
+func (db *DB) History(ctx context.Context, appID string) ([]HistoryRow, error) {
+	return history(ctx, db, appID)
+}
+
+// HistoryRow is one transition entry and its actor's login.
+type HistoryRow struct {
+	AuditRow
+	ActorUsername sql.NullString `db:"actor_username"`
+}
+
+func history(ctx context.Context, q sqlx.QueryerContext, appID string) ([]HistoryRow, error) {
+	const query = `
+SELECT l.seq, l.content, l.prev_hash, l.hash, u.username AS actor_username
+FROM audit_log l LEFT JOIN users u ON u.id = l.actor_id
+WHERE l.application_id = $1 AND l.kind = 'transition'
+ORDER BY l.app_seq`
+	var rows []HistoryRow
+	if err := sqlx.SelectContext(ctx, q, &rows, query, appID); err != nil {
+		return nil, mapError("read history", err)
+	}
+	return rows, nil
+}
+
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// RunningApplications lists the ids of key's applications not on version,
+// oldest first; the caller skips the finished ones by its definitions.
+func (tx *Tx) RunningApplications(ctx context.Context, key string, version int) ([]string, error) {
+	const q = `SELECT id FROM applications WHERE workflow = $1 AND workflow_version <> $2 ORDER BY created_at, id`
+	var ids []string
+	if err := tx.SelectContext(ctx, &ids, q, key, version); err != nil {
+		return nil, mapError("list running applications", err)
+	}
+	return ids, nil
+}

@@ -1,0 +1,45 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sciflow/sciflow/internal/dbtest"
+	"github.com/sciflow/sciflow/internal/postgres"
+)
+
+// The server runs as sciflow_app: it can do its work, but it cannot remove
+// or rewrite the trail, even by dropping the table or its triggers.
+func TestAppRoleCannotTouchTheTrail(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db, err := postgres.Open(ctx, dbtest.NewDSN(t)+" role=sciflow_app")
+	require.NoError(t, err)
+	defer db.Close()
+	var who string
+	require.NoError(t, db.Get(&who, `SELECT current_user`))
+	require.Equal(t, "sciflow_app", who)
+
+	_, err = db.Exec(`INSERT INTO orgs (name, kind) VALUES ('能写业务表', 'enterprise')`)
+	require.NoError(t, err, "the app role does its ordinary work")
+	_, err = db.Exec(`INSERT INTO audit_head (count, last_hash, signature) VALUES (0, '', '')`)
+	require.NoError(t, err, "and may append")
+
+	for _, q := range []string{
+		`DROP TABLE audit_log`,
+		`ALTER TABLE audit_log DISABLE TRIGGER USER`,
+		`TRUNCATE audit_log`,
+		`DELETE FROM audit_log`,
+		`UPDATE audit_log SET content = ''`,
+		`DROP TABLE workflow_versions`,
+		`DELETE FROM workflow_versions`,
+		`DROP TRIGGER audit_log_append_only ON audit_log`,
+	} {
+		_, err := db.Exec(q)
+		require.Error(t, err, q)
+	}
+}

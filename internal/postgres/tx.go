@@ -1,0 +1,55 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Tx is one database transaction; the service method that begins it commits
+// it, and defers Rollback so that every early return undoes its work.
+type Tx struct {
+	*sqlx.Tx
+}
+
+// Begin starts a transaction.
+func (db *DB) Begin(ctx context.Context) (*Tx, error) {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	return &Tx{Tx: tx}, nil
+}
+
+// Snapshot starts a read-only transaction that sees one consistent state of
+// the database throughout, for checks that read several tables.
+func (db *DB) Snapshot(ctx context.Context) (*Tx, error) {
+	tx, err := db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("begin snapshot: %w", err)
+	}
+	return &Tx{Tx: tx}, nil
+}
+
+// Commit ends the transaction, keeping its work.
+func (tx *Tx) Commit() error {
+	if err := tx.Tx.Commit(); err != nil {
+		return mapError("commit", err)
+	}
+	return nil
+}
+
+// Rollback undoes the transaction; after Commit it does nothing.
+func (tx *Tx) Rollback() { _ = tx.Tx.Rollback() }
+
+// LockKey serialises transactions that share key until they end, for work
+// that has no row to lock yet (an idempotency key being used for the first
+// time, say).
+func (tx *Tx) LockKey(ctx context.Context, key string) error {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, key); err != nil {
+		return mapError("advisory lock", err)
+	}
+	return nil
+}

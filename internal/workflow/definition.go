@@ -1,0 +1,183 @@
+// Package workflow is the model of a declared workflow: its states, events,
+// guards, form and timers, loaded from files and checked before anything runs.
+// It knows nothing of HTTP or SQL; the engine runs definitions against storage.
+package workflow
+
+import (
+	"slices"
+	"sort"
+
+	"github.com/looplab/fsm"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/sciflow/sciflow/internal/errs"
+	"github.com/sciflow/sciflow/internal/identity"
+)
+
+// Text is a bilingual title or message.
+type Text = errs.Text
+
+// StateKind says what happens in a state (API.md's Workflow.states[].kind).
+type StateKind string
+
+// The kinds of state.
+const (
+	KindEdit     StateKind = "edit"     // the applicant edits the form
+	KindReview   StateKind = "review"   // someone decides
+	KindNotice   StateKind = "notice"   // 公示: public notice period
+	KindActive   StateKind = "active"   // running: contract, service, instalments
+	KindTerminal StateKind = "terminal" // nothing more happens
+)
+
+var stateKinds = []StateKind{KindEdit, KindReview, KindNotice, KindActive, KindTerminal}
+
+// CommentRule says whether firing an event needs a comment.
+type CommentRule string
+
+// The comment rules.
+const (
+	CommentOptional CommentRule = "optional"
+	CommentRequired CommentRule = "required"
+)
+
+// Duration is a span on the working-day calendar.
+type Duration struct {
+	WorkingDays int
+}
+
+// Timer fires Event by itself once the application has been in the state for After.
+type Timer struct {
+	After Duration
+	Event string
+}
+
+// State is one state of a workflow.
+type State struct {
+	Key   string
+	Title Text
+	Kind  StateKind
+	// EditableBy are the roles that may change the application's data here.
+	EditableBy []identity.Role
+	// Deadline is when the stage should be done, shown to everyone; nil means none.
+	Deadline *Duration
+	// Timer is fired by the system when it elapses; nil means none.
+	Timer *Timer
+}
+
+// Event is a named transition.
+type Event struct {
+	Key   string
+	Title Text
+	From  []string
+	To    string
+	// Roles may fire it; System events are fired only by timers.
+	Roles  []identity.Role
+	System bool
+	Guards []*Guard
+	// ValidateForm checks the whole application form (required fields too).
+	ValidateForm bool
+	Comment      CommentRule
+	// Data validates the event's own payload; nil means it takes none.
+	Data *jsonschema.Schema
+	// Sets lists payload fields copied into the application's data.
+	Sets []string
+}
+
+// Definition is one version of a workflow, ready to run.
+type Definition struct {
+	Key     string
+	Title   Text
+	Initial string
+	// CreatedBy are the roles that may start an application.
+	CreatedBy []identity.Role
+	// Parent is the workflow whose applications this one's hang under (an
+	// instalment under a talent subsidy); empty for top-level workflows.
+	Parent string
+	// SeparateStages forbids one person deciding two consecutive review
+	// stages of the same application.
+	SeparateStages bool
+
+	States []*State // in file order
+	Events []*Event // in file order
+
+	// Form validates the application's data; FormJSON is its source, served
+	// to clients.
+	Form     *jsonschema.Schema
+	FormJSON []byte
+
+	// Source is every file the definition was read from, by name; its hash
+	// identifies the version.
+	Source map[string][]byte
+	Hash   string
+	// Version is assigned when the definition is stored; 0 until then.
+	Version int
+
+	states    map[string]*State
+	events    map[string]*Event
+	fsmEvents fsm.Events
+}
+
+func (d *Definition) index() {
+	d.states = make(map[string]*State, len(d.States))
+	for _, s := range d.States {
+		d.states[s.Key] = s
+	}
+	d.events = make(map[string]*Event, len(d.Events))
+	d.fsmEvents = make(fsm.Events, 0, len(d.Events))
+	for _, e := range d.Events {
+		d.events[e.Key] = e
+		d.fsmEvents = append(d.fsmEvents, fsm.EventDesc{Name: e.Key, Src: e.From, Dst: e.To})
+	}
+}
+
+// State finds a state by key.
+func (d *Definition) State(key string) (*State, bool) {
+	s, ok := d.states[key]
+	return s, ok
+}
+
+// Event finds an event by key.
+func (d *Definition) Event(key string) (*Event, bool) {
+	e, ok := d.events[key]
+	return e, ok
+}
+
+// Machine is the transition table positioned at state. It is rebuilt per use
+// because looplab/fsm machines hold their current state; roles and guards are
+// checked by the engine, not by the machine.
+func (d *Definition) Machine(state string) *fsm.FSM {
+	return fsm.NewFSM(state, d.fsmEvents, nil)
+}
+
+// EventsFrom lists the events possible from state, sorted by key (the machine
+// returns them in random order).
+func (d *Definition) EventsFrom(state string) []*Event {
+	var out []*Event
+	for _, e := range d.Events {
+		if slices.Contains(e.From, state) {
+			out = append(out, e)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// MayFire reports whether any of roles may fire e.
+func (e *Event) MayFire(roles []identity.Role) bool {
+	for _, r := range roles {
+		if slices.Contains(e.Roles, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// MayEdit reports whether any of roles may change data in s.
+func (s *State) MayEdit(roles []identity.Role) bool {
+	for _, r := range roles {
+		if slices.Contains(s.EditableBy, r) {
+			return true
+		}
+	}
+	return false
+}
