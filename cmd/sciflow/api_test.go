@@ -1,0 +1,509 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sciflow/sciflow/internal/auth"
+	"github.com/sciflow/sciflow/internal/dbtest"
+	"github.com/sciflow/sciflow/internal/identity"
+	"github.com/sciflow/sciflow/internal/postgres"
+)
+
+const testPassword = "Yunyang-2026!"
+
+// site is a running sciflow (run() in this process) with a few accounts.
+type site struct {
+	t       *testing.T
+	url     string
+	dsn     string
+	dataDir string
+	wfDir   string
+	db      *postgres.DB // superuser, for setup and tampering
+	orgs    map[string]string
+	tokens  map[string]string
+	stop    func()
+}
+
+// copyDir copies the test workflow definitions into a directory the test
+// may change.
+func copyDir(t *testing.T, from string) string {
+	t.Helper()
+	dir := t.TempDir()
+	entries, err := os.ReadDir(from)
+	require.NoError(t, err)
+	for _, e := range entries {
+		raw, err := os.ReadFile(filepath.Join(from, e.Name()))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, e.Name()), raw, 0o644))
+	}
+	return dir
+}
+
+func newSite(t *testing.T) *site {
+	t.Helper()
+	s := &site{t: t, dsn: dbtest.NewDSN(t), dataDir: t.TempDir(), wfDir: copyDir(t, "../../internal/workflow/testdata/valid"),
+		orgs: map[string]string{}, tokens: map[string]string{}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db, err := postgres.Open(ctx, s.dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	s.db = db
+	for _, o := range []struct {
+		name   string
+		kind   identity.OrgKind
+		parent string
+	}{{"bureau", identity.Bureau, ""}, {"unit", identity.Bureau, ""}, {"alpha", identity.Enterprise, "unit"}, {"beta", identity.Enterprise, ""}} {
+		org, err := db.CreateOrg(ctx, identity.Org{Name: o.name, Kind: o.kind, ParentID: s.orgs[o.parent]})
+		require.NoError(t, err)
+		s.orgs[o.name] = org.ID
+	}
+	hash, err := auth.HashPassword(testPassword)
+	require.NoError(t, err)
+	for _, u := range []struct {
+		name, org string
+		roles     []identity.Role
+	}{
+		{"applicant", "alpha", []identity.Role{identity.Applicant}},
+		{"rival", "beta", []identity.Role{identity.Applicant}},
+		{"unit", "unit", []identity.Role{identity.UnitReviewer}},
+		{"staff", "bureau", []identity.Role{identity.Staff}},
+		{"leader", "bureau", []identity.Role{identity.Leader}},
+		{"auditor", "bureau", []identity.Role{identity.Auditor}},
+		{"admin", "bureau", []identity.Role{identity.Admin}},
+	} {
+		_, err := db.CreateUser(ctx, identity.User{Username: u.name, Name: u.name, OrgID: s.orgs[u.org], Roles: u.roles}, hash)
+		require.NoError(t, err)
+	}
+	s.start()
+	return s
+}
+
+func (s *site) env() map[string]string {
+	return map[string]string{"DATABASE_URL": s.dsn, "SCIFLOW_ADDR": "127.0.0.1:0", "SCIFLOW_DATA_DIR": s.dataDir,
+		"SCIFLOW_LOG_LEVEL": "error", "SCIFLOW_WORKFLOWS_DIR": s.wfDir, "SCIFLOW_MAX_UPLOAD_MB": "1"}
+}
+
+func (s *site) start() {
+	s.t.Helper()
+	env := s.env()
+	ctx, cancel := context.WithCancel(context.Background())
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, strings.NewReader(""), outW, io.Discard)
+		outW.Close()
+	}()
+	urls := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		var acc string
+		for {
+			n, err := outR.Read(buf)
+			acc += string(buf[:n])
+			if i := strings.Index(acc, "sciflow is serving on "); i >= 0 {
+				if j := strings.Index(acc[i:], "\n"); j >= 0 {
+					urls <- strings.TrimPrefix(acc[i:i+j], "sciflow is serving on ")
+					io.Copy(io.Discard, outR)
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	stopped := false
+	s.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		require.NoError(s.t, <-done)
+	}
+	s.t.Cleanup(s.stop)
+	select {
+	case s.url = <-urls:
+	case err := <-done:
+		s.t.Fatalf("serve ended early: %v", err)
+	case <-time.After(60 * time.Second):
+		s.t.Fatal("serve did not start")
+	}
+	s.tokens = map[string]string{}
+}
+
+func (s *site) restart() {
+	s.t.Helper()
+	s.stop()
+	s.start()
+}
+
+// call sends a request as user ("" for none) and decodes a JSON answer into out.
+func (s *site) call(user, method, path string, body any, out any, headers ...string) int {
+	s.t.Helper()
+	var rdr io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rdr = strings.NewReader(b)
+	case []byte:
+		rdr = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		require.NoError(s.t, err)
+		rdr = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, s.url+path, rdr)
+	require.NoError(s.t, err)
+	if rdr != nil && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	if user != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token(user))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(s.t, err)
+	if out != nil && len(raw) > 0 {
+		require.NoError(s.t, json.Unmarshal(raw, out), "%s %s -> %d %s", method, path, resp.StatusCode, raw)
+	}
+	return resp.StatusCode
+}
+
+func (s *site) token(user string) string {
+	if tok, ok := s.tokens[user]; ok {
+		return tok
+	}
+	var res struct{ Token string }
+	req, _ := json.Marshal(map[string]string{"username": user, "password": testPassword})
+	resp, err := http.Post(s.url+"/api/v1/session", "application/json", bytes.NewReader(req))
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	require.Equal(s.t, http.StatusOK, resp.StatusCode, "login %s", user)
+	require.NoError(s.t, json.NewDecoder(resp.Body).Decode(&res))
+	s.tokens[user] = res.Token
+	return res.Token
+}
+
+type appJSON struct {
+	ID              string
+	State           string
+	Version         int
+	WorkflowVersion int `json:"workflow_version"`
+	Data            map[string]any
+	Actions         []struct{ Event, Title string }
+}
+
+type fireJSON struct {
+	Application appJSON
+	Transition  struct {
+		Seq   int
+		Event string
+		Hash  string
+	}
+}
+
+type apiError struct {
+	Error struct {
+		Code    string
+		Message string
+		Fields  map[string]string
+	}
+}
+
+func (s *site) newApp(user string) appJSON {
+	s.t.Helper()
+	var app appJSON
+	code := s.call(user, "POST", "/api/v1/applications", map[string]any{"workflow": "grant",
+		"data": map[string]any{"title": "茶叶深加工关键技术", "budget": 800000}}, &app)
+	require.Equal(s.t, http.StatusCreated, code)
+	return app
+}
+
+func (s *site) historyLen(user, id string) int {
+	var hist []map[string]any
+	require.Equal(s.t, http.StatusOK, s.call(user, "GET", "/api/v1/applications/"+id+"/history", nil, &hist))
+	return len(hist)
+}
+
+func (s *site) verify() (ok bool, problems []map[string]any) {
+	var r struct {
+		OK       bool
+		Problems []map[string]any
+	}
+	require.Equal(s.t, http.StatusOK, s.call("auditor", "GET", "/api/v1/audit/verify", nil, &r))
+	return r.OK, r.Problems
+}
+
+func TestConcurrentDoubleClicksMakeOneTransition(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	app := s.newApp("applicant")
+	s.token("applicant")
+	const n = 50
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			codes[i] = s.call("applicant", "POST", "/api/v1/applications/"+app.ID+"/events", map[string]any{"event": "submit"}, nil)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	count := map[int]int{}
+	for _, c := range codes {
+		count[c]++
+	}
+	require.Equal(t, map[int]int{200: 1, 409: n - 1}, count)
+	require.Equal(t, 2, s.historyLen("applicant", app.ID), "create and one submit")
+	ok, problems := s.verify()
+	require.True(t, ok, "%v", problems)
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	app := s.newApp("applicant")
+	path := "/api/v1/applications/" + app.ID + "/events"
+	var first, second fireJSON
+	require.Equal(t, 200, s.call("applicant", "POST", path, map[string]any{"event": "submit"}, &first, "Idempotency-Key", "k-1"))
+	require.Equal(t, 200, s.call("applicant", "POST", path, map[string]any{"event": "submit"}, &second, "Idempotency-Key", "k-1"))
+	require.Equal(t, first, second, "the same answer again")
+	require.Equal(t, 2, s.historyLen("applicant", app.ID), "and no second transition")
+
+	var e apiError
+	require.Equal(t, 422, s.call("applicant", "POST", path, map[string]any{"event": "withdraw"}, &e, "Idempotency-Key", "k-1"))
+	require.Contains(t, e.Error.Fields, "Idempotency-Key", "a key reused for another request is refused")
+
+	// Concurrently: ten requests with one key, one transition, one answer.
+	other := s.newApp("applicant")
+	opath := "/api/v1/applications/" + other.ID + "/events"
+	results := make([]fireJSON, 10)
+	codes := make([]int, 10)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i] = s.call("applicant", "POST", opath, map[string]any{"event": "submit"}, &results[i], "Idempotency-Key", "k-2")
+		}()
+	}
+	wg.Wait()
+	for i := range results {
+		require.Equal(t, 200, codes[i])
+		require.Equal(t, results[0], results[i])
+	}
+	require.Equal(t, 2, s.historyLen("applicant", other.ID))
+}
+
+func TestDefinitionVersionsAndMigration(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	old := s.newApp("applicant")
+	require.Equal(t, 1, old.WorkflowVersion)
+
+	// The bureau renames the draft state and restarts.
+	path := filepath.Join(s.wfDir, "grant.yaml")
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	changed := strings.ReplaceAll(string(raw), "draft", "drafting")
+	require.NoError(t, os.WriteFile(path, []byte(changed), 0o644))
+	s.restart()
+
+	var still appJSON
+	require.Equal(t, 200, s.call("applicant", "GET", "/api/v1/applications/"+old.ID, nil, &still))
+	require.Equal(t, 1, still.WorkflowVersion, "running applications keep their version")
+	require.Equal(t, "draft", still.State)
+	fresh := s.newApp("applicant")
+	require.Equal(t, 2, fresh.WorkflowVersion)
+	require.Equal(t, "drafting", fresh.State)
+
+	env := []string{"DATABASE_URL=" + s.dsn, "SCIFLOW_DATA_DIR=" + s.dataDir, "SCIFLOW_WORKFLOWS_DIR=" + s.wfDir}
+	out, errOut, code := runCLI(t, env, "", "workflows", "migrate", "grant", "--to", "2", "--dry-run")
+	require.Equal(t, 1, code, "draft does not exist in v2 without a map")
+	require.Contains(t, errOut, `state "draft"`)
+	out, errOut, code = runCLI(t, env, "", "workflows", "migrate", "grant", "--to", "2", "--map", "draft=drafting", "--dry-run")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "would move "+old.ID+": v1 draft -> v2 drafting")
+	require.Equal(t, 200, s.call("applicant", "GET", "/api/v1/applications/"+old.ID, nil, &still))
+	require.Equal(t, 1, still.WorkflowVersion, "a dry run changes nothing")
+
+	out, errOut, code = runCLI(t, env, "", "workflows", "migrate", "grant", "--to", "2", "--map", "draft=drafting")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "moved 1 application(s)")
+	require.Equal(t, 200, s.call("applicant", "GET", "/api/v1/applications/"+old.ID, nil, &still))
+	require.Equal(t, 2, still.WorkflowVersion)
+	require.Equal(t, "drafting", still.State)
+	var hist []struct {
+		Event, From, To string
+		Data            map[string]any
+	}
+	require.Equal(t, 200, s.call("applicant", "GET", "/api/v1/applications/"+old.ID+"/history", nil, &hist))
+	last := hist[len(hist)-1]
+	require.Equal(t, "workflow.migrate", last.Event)
+	require.Equal(t, "draft", last.From)
+	require.Equal(t, "drafting", last.To)
+	require.EqualValues(t, 1, last.Data["from_version"])
+
+	var fired fireJSON
+	require.Equal(t, 200, s.call("applicant", "POST", "/api/v1/applications/"+old.ID+"/events", map[string]any{"event": "submit"}, &fired),
+		"the moved application runs on its new version")
+	ok, problems := s.verify()
+	require.True(t, ok, "%v", problems)
+}
+
+func TestAuditVerifyCommandFindsTampering(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	app := s.newApp("applicant")
+	path := "/api/v1/applications/" + app.ID + "/events"
+	require.Equal(t, 200, s.call("applicant", "POST", path, map[string]any{"event": "submit", "comment": "请审核"}, nil))
+	require.Equal(t, 200, s.call("unit", "POST", path, map[string]any{"event": "recommend", "comment": "同意推荐"}, nil))
+	require.Equal(t, 200, s.call("staff", "POST", path, map[string]any{"event": "pass", "comment": "材料齐全"}, nil))
+	s.stop()
+	env := []string{"DATABASE_URL=" + s.dsn, "SCIFLOW_DATA_DIR=" + s.dataDir, "SCIFLOW_WORKFLOWS_DIR=" + s.wfDir}
+	out, errOut, code := runCLI(t, env, "", "audit", "verify")
+	require.Equal(t, 0, code, out+errOut)
+	require.Contains(t, out, "ok: the audit chain is intact")
+
+	seqOf := func(comment string) int64 {
+		var seq int64
+		require.NoError(t, s.db.Get(&seq, `SELECT seq FROM audit_log WHERE content LIKE '%' || $1 || '%'`, comment))
+		return seq
+	}
+	tamper := func(q string, args ...any) {
+		_, err := s.db.Exec(`ALTER TABLE audit_log DISABLE TRIGGER USER`)
+		require.NoError(t, err)
+		_, err = s.db.Exec(q, args...)
+		require.NoError(t, err)
+		_, err = s.db.Exec(`ALTER TABLE audit_log ENABLE TRIGGER USER`)
+		require.NoError(t, err)
+	}
+
+	altered := seqOf("同意推荐")
+	tamper(`UPDATE audit_log SET content = replace(content, '同意推荐', '不同意') WHERE seq = $1`, altered)
+	out, _, code = runCLI(t, env, "", "audit", "verify")
+	require.Equal(t, 1, code)
+	require.Contains(t, out, fmt.Sprintf("altered at entry %d", altered))
+
+	middle := seqOf("请审核")
+	tamper(`DELETE FROM audit_log WHERE seq = $1`, middle)
+	out, _, code = runCLI(t, env, "", "audit", "verify")
+	require.Equal(t, 1, code)
+	require.Contains(t, out, fmt.Sprintf("deleted at entry %d", middle))
+
+	lastSeq := seqOf("材料齐全")
+	tamper(`DELETE FROM audit_log WHERE seq = $1`, lastSeq)
+	out, _, code = runCLI(t, env, "", "audit", "verify")
+	require.Equal(t, 1, code)
+	require.Contains(t, out, fmt.Sprintf("truncated at entry %d", lastSeq))
+	require.Contains(t, out, "state_mismatch: application "+app.ID, "the application is ahead of its remaining history")
+}
+
+func TestRequestsAreCheckedBeforeAnythingHappens(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	app := s.newApp("applicant")
+	base := "/api/v1/applications/" + app.ID
+	var e apiError
+
+	require.Equal(t, 401, s.call("", "GET", base, nil, &e))
+	require.Equal(t, "unauthenticated", e.Error.Code)
+	require.Equal(t, 400, s.call("applicant", "POST", base+"/events", `{"event": "submit"`, &e))
+	require.Equal(t, "bad_request", e.Error.Code)
+	require.Equal(t, 400, s.call("applicant", "POST", base+"/events", `{"event": "submit", "colour": "red"}`, &e))
+	require.Contains(t, e.Error.Fields, "colour")
+	require.Equal(t, 400, s.call("applicant", "POST", base+"/events", `{"event": 5}`, &e))
+	require.Contains(t, e.Error.Fields, "event")
+	require.Equal(t, 400, s.call("applicant", "POST", base+"/events", `{"event": "submit"} trailing`, &e))
+	require.Equal(t, 400, s.call("applicant", "GET", "/api/v1/applications?colour=red", nil, &e))
+	require.Equal(t, 413, s.call("applicant", "POST", base+"/events", `{"event": "`+strings.Repeat("x", 2<<20)+`"}`, &e))
+	require.Equal(t, "too_large", e.Error.Code)
+
+	require.Equal(t, 400, s.call("applicant", "PATCH", base, map[string]any{"data": map[string]any{"budget": 1}}, &e))
+	require.Contains(t, e.Error.Fields, "If-Match")
+	require.Equal(t, 409, s.call("applicant", "PATCH", base, map[string]any{"data": map[string]any{"budget": 1}}, &e, "If-Match", `"9"`))
+	require.Equal(t, 422, s.call("applicant", "PATCH", base, map[string]any{"data": map[string]any{"budget": "lots"}}, &e, "If-Match", `"1"`))
+	require.Equal(t, "invalid", e.Error.Code)
+	require.Contains(t, e.Error.Fields, "data.budget")
+	var patched appJSON
+	require.Equal(t, 200, s.call("applicant", "PATCH", base, map[string]any{"data": map[string]any{"budget": 1000}}, &patched, "If-Match", `"1"`))
+	require.Equal(t, 2, patched.Version)
+
+	require.Equal(t, 404, s.call("rival", "GET", base, nil, &e))
+	require.Equal(t, 404, s.call("rival", "GET", base+"/history", nil, &e))
+	require.Equal(t, 404, s.call("applicant", "GET", "/api/v1/applications/not-a-uuid", nil, &e))
+	require.Equal(t, 409, s.call("applicant", "POST", base+"/events", map[string]any{"event": "pass"}, &e))
+	require.Equal(t, 409, s.call("applicant", "POST", base+"/events", map[string]any{"event": "submit", "expected_version": 1}, &e))
+	require.Equal(t, 1, s.historyLen("applicant", app.ID), "refused requests leave no trace; a patch is not a transition")
+}
+
+func TestAttachments(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	app := s.newApp("applicant")
+	upload := func(user, name string, content []byte) (int, map[string]any) {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		fw, err := mw.CreateFormFile("file", name)
+		require.NoError(t, err)
+		fw.Write(content)
+		mw.WriteField("label", "可行性报告")
+		mw.Close()
+		var out map[string]any
+		code := s.call(user, "POST", "/api/v1/applications/"+app.ID+"/attachments", body.Bytes(), &out, "Content-Type", mw.FormDataContentType())
+		return code, out
+	}
+	pdf := append([]byte("%PDF-1.4\n"), bytes.Repeat([]byte("报告"), 100)...)
+	code, a := upload("applicant", `..\..\etc/报告.pdf`, pdf)
+	require.Equal(t, 201, code, "%v", a)
+	require.Equal(t, "报告.pdf", a["name"], "the path is dropped")
+	require.Equal(t, "application/pdf", a["content_type"], "sniffed from the bytes")
+	require.EqualValues(t, len(pdf), a["size"])
+
+	code, e := upload("applicant", "big.bin", bytes.Repeat([]byte{1}, 1<<20+1))
+	require.Equal(t, 413, code, "%v", e)
+
+	code, _ = upload("rival", "x.txt", []byte("hello"))
+	require.Equal(t, 404, code)
+
+	req, _ := http.NewRequest("GET", s.url+"/api/v1/attachments/"+a["id"].(string), nil)
+	req.Header.Set("Authorization", "Bearer "+s.token("applicant"))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, pdf, got)
+	require.Contains(t, resp.Header.Get("Content-Disposition"), "attachment;")
+
+	var ae apiError
+	require.Equal(t, 404, s.call("rival", "GET", "/api/v1/attachments/"+a["id"].(string), nil, &ae), "others' files do not exist for them")
+	require.Equal(t, 200, s.call("applicant", "POST", "/api/v1/applications/"+app.ID+"/events", map[string]any{"event": "submit"}, nil))
+	code, _ = upload("applicant", "late.pdf", pdf)
+	require.Equal(t, 403, code, "no attachments once submitted")
+}
