@@ -27,7 +27,7 @@ const testPassword = "Yunyang-2026!"
 
 // site is a running sciflow (run() in this process) with a few accounts.
 type site struct {
-	t       *testing.T
+	t       testing.TB
 	url     string
 	dsn     string
 	dataDir string
@@ -40,7 +40,7 @@ type site struct {
 
 // copyDir copies the test workflow definitions into a directory the test
 // may change.
-func copyDir(t *testing.T, from string) string {
+func copyDir(t testing.TB, from string) string {
 	t.Helper()
 	dir := t.TempDir()
 	entries, err := os.ReadDir(from)
@@ -53,7 +53,7 @@ func copyDir(t *testing.T, from string) string {
 	return dir
 }
 
-func newSite(t *testing.T) *site {
+func newSite(t testing.TB) *site {
 	t.Helper()
 	s := &site{t: t, dsn: dbtest.NewDSN(t), dataDir: t.TempDir(), wfDir: copyDir(t, "../../internal/workflow/testdata/valid"),
 		orgs: map[string]string{}, tokens: map[string]string{}}
@@ -506,4 +506,22 @@ func TestAttachments(t *testing.T) {
 	require.Equal(t, 200, s.call("applicant", "POST", "/api/v1/applications/"+app.ID+"/events", map[string]any{"event": "submit"}, nil))
 	code, _ = upload("applicant", "late.pdf", pdf)
 	require.Equal(t, 403, code, "no attachments once submitted")
+}
+
+// BenchmarkFireOverHTTP is one submit through the whole server: token
+// check, JSON, the engine's transaction, the answer. Run with
+// go run ./cmd/testpg -- go test -run XXX -bench FireOverHTTP ./cmd/sciflow
+func BenchmarkFireOverHTTP(b *testing.B) {
+	s := newSite(b)
+	ids := make([]string, b.N)
+	for i := range ids {
+		ids[i] = s.newApp("applicant").ID
+	}
+	body := map[string]any{"event": "submit"}
+	b.ResetTimer()
+	for i := range b.N {
+		if code := s.call("applicant", "POST", "/api/v1/applications/"+ids[i]+"/events", body, nil); code != 200 {
+			b.Fatalf("status %d", code)
+		}
+	}
 }

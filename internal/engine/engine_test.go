@@ -26,7 +26,7 @@ const secret = "test-secret-test-secret-test-secret!"
 // world is a small county: a bureau, a recommending unit with an enterprise
 // under it, a second enterprise, and one user per part.
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	db     *postgres.DB
 	eng    *engine.Engine
 	chain  *audit.Chain
@@ -36,7 +36,7 @@ type world struct {
 	defDir string
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	w := &world{t: t, db: dbtest.New(t), chain: audit.New(secret), ctx: context.Background(),
 		users: map[string]*identity.User{}, orgs: map[string]identity.Org{}, defDir: "../workflow/testdata/valid"}
