@@ -525,3 +525,43 @@ func BenchmarkFireOverHTTP(b *testing.B) {
 		}
 	}
 }
+
+func TestWorkflowEndpoints(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	var list []struct {
+		Key     string
+		Version int
+		States  []struct{ Key, Title, Kind string }
+	}
+	require.Equal(t, 200, s.call("applicant", "GET", "/api/v1/workflows", nil, &list))
+	require.Len(t, list, 2)
+	require.Equal(t, "grant", list[0].Key)
+	require.Equal(t, "草稿", list[0].States[0].Title)
+
+	var one struct {
+		Key  string
+		Form map[string]any
+	}
+	require.Equal(t, 200, s.call("applicant", "GET", "/api/v1/workflows/grant", nil, &one, "Accept-Language", "en"))
+	require.Equal(t, "object", one.Form["type"])
+
+	req, _ := http.NewRequest("GET", s.url+"/api/v1/workflows/grant/diagram.svg", nil)
+	req.Header.Set("Authorization", "Bearer "+s.token("applicant"))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	svg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, "image/svg+xml; charset=utf-8", resp.Header.Get("Content-Type"))
+	require.True(t, strings.HasPrefix(string(svg), "<svg "))
+	for _, title := range []string{"草稿", "形式审查", "已立项", "批准立项"} {
+		require.Contains(t, string(svg), title)
+	}
+	var e apiError
+	require.Equal(t, 404, s.call("applicant", "GET", "/api/v1/workflows/nope", nil, &e))
+	require.Equal(t, 401, s.call("", "GET", "/api/v1/workflows", nil, &e))
+	var oa map[string]any
+	require.Equal(t, 200, s.call("", "GET", "/api/v1/openapi.json", nil, &oa))
+	require.Equal(t, "3.1.0", oa["openapi"])
+}
