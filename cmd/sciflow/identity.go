@@ -5,21 +5,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/url"
 	"strings"
 
-	"github.com/sciflow/sciflow/internal/auth"
+	"github.com/sciflow/sciflow/internal/account"
 	"github.com/sciflow/sciflow/internal/errs"
 	"github.com/sciflow/sciflow/internal/identity"
 )
 
+// Account commands act as the operator at the console: they may do what an
+// administrator may, and each change lands in the audit chain marked
+// "console".
+
 func orgCommand(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] != "add" {
-		return usageError{"usage: sciflow org add --name N --kind K [--parent P]"}
+		return usageError{"usage: sciflow org add --name N --kind K [--parent P] [--credit-code C]"}
 	}
 	fs := flags(e, "org add")
 	name := fs.String("name", "", "organisation name (unique)")
 	kind := fs.String("kind", "", "enterprise, institute, employer, bureau or village")
 	parent := fs.String("parent", "", "the recommending unit, by name or id")
+	code := fs.String("credit-code", "", "unified social credit code")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
@@ -30,93 +37,166 @@ func orgCommand(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return errors.New("org add: --kind must be enterprise, institute, employer, bureau or village")
 	}
+	return withAccounts(ctx, e, func(acc *account.Service) error {
+		created, err := acc.CreateOrg(ctx, nil, identity.Org{Name: *name, Kind: k, ParentID: *parent, CreditCode: *code})
+		if err != nil {
+			return fmt.Errorf("org add: %s", explain(err))
+		}
+		fmt.Fprintln(e.stdout, created.ID)
+		return nil
+	})
+}
+
+// explain renders a domain error for the console: its message and, when
+// fields are at fault, which and why.
+func explain(err error) string {
+	de := errs.As(err)
+	if de == nil {
+		return err.Error()
+	}
+	msg := de.Msg.En
+	var parts []string
+	for k, v := range de.Fields {
+		parts = append(parts, k+": "+v.En)
+	}
+	if len(parts) > 0 {
+		msg += " (" + strings.Join(parts, "; ") + ")"
+	}
+	return msg
+}
+
+func withAccounts(ctx context.Context, e *env, fn func(*account.Service) error) error {
 	cfg, log, err := commandSetup(e)
 	if err != nil {
 		return err
 	}
-	b, err := openBackend(ctx, cfg, log)
+	sys, err := openSystem(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer b.close()
-	o := identity.Org{Name: strings.TrimSpace(*name), Kind: k}
-	if *parent != "" {
-		p, err := b.db.OrgByRef(ctx, *parent)
-		if err != nil {
-			return fmt.Errorf("org add: parent %q: %w", *parent, err)
+	defer sys.close()
+	return fn(sys.accounts)
+}
+
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && line == "" {
+		return "", errors.New("no password on standard input")
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*l = append(*l, part)
 		}
-		o.ParentID = p.ID
 	}
-	created, err := b.db.CreateOrg(ctx, o)
-	if errs.CodeOf(err) == errs.Conflict {
-		return fmt.Errorf("org add: an organisation named %q already exists", o.Name)
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(e.stdout, created.ID)
 	return nil
 }
 
+const userUsage = `usage: sciflow user add --username U --name N --roles R1,R2 --org N [--specialty S]... [--conflict ORG]... --password-stdin
+       sciflow user passwd USERNAME            (the new password on standard input)
+       sciflow user disable USERNAME
+       sciflow user enable USERNAME
+       sciflow user reset-link USERNAME        (prints a one-time link for the user)`
+
 func userCommand(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "add" {
-		return usageError{"usage: sciflow user add --username U --name N --roles R1,R2 --org N --password-stdin"}
+	if len(args) == 0 {
+		return usageError{userUsage}
 	}
+	switch args[0] {
+	case "add":
+		return userAdd(ctx, e, args[1:])
+	case "passwd", "disable", "enable", "reset-link":
+		if len(args) != 2 || strings.HasPrefix(args[1], "-") {
+			return usageError{userUsage}
+		}
+		return userChange(ctx, e, args[0], args[1])
+	}
+	return usageError{userUsage}
+}
+
+func userAdd(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "user add")
 	username := fs.String("username", "", "login name")
 	name := fs.String("name", "", "the person's name")
 	roles := fs.String("roles", "", "comma-separated roles")
 	org := fs.String("org", "", "the user's organisation, by name or id")
+	var specialties, conflicts stringList
+	fs.Var(&specialties, "specialty", "an expert's specialty (repeatable, or comma-separated)")
+	fs.Var(&conflicts, "conflict", "an organisation the expert must never review, by name or id (repeatable)")
 	pwStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
-	if err := parse(fs, args[1:]); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if !*pwStdin {
 		return usageError{"user add: --password-stdin is required (passwords are never taken as arguments)"}
 	}
-	u, err := identity.NormalizeUsername(*username)
-	if err != nil {
-		return errors.New("user add: --username must be 2-64 of a-z, 0-9, '.', '_' or '-', starting with a letter or digit")
-	}
-	if strings.TrimSpace(*name) == "" {
-		return usageError{"user add: --name is required"}
+	if strings.TrimSpace(*name) == "" || *org == "" {
+		return usageError{"user add: --name and --org are required"}
 	}
 	rs, err := identity.ParseRoles(*roles)
 	if err != nil {
-		return fmt.Errorf("user add: --roles: %s", errs.As(err).Msg.En)
+		return fmt.Errorf("user add: --roles: %s", explain(err))
 	}
-	line, err := bufio.NewReader(e.stdin).ReadString('\n')
-	if err != nil && line == "" {
-		return errors.New("user add: no password on standard input")
+	pw, err := readPassword(e.stdin)
+	if err != nil {
+		return fmt.Errorf("user add: %w", err)
 	}
-	pw := strings.TrimRight(line, "\r\n")
-	if err := identity.CheckPasswordPolicy(pw, u); err != nil {
-		return fmt.Errorf("user add: %s", errs.As(err).Msg.En)
+	return withAccounts(ctx, e, func(acc *account.Service) error {
+		created, err := acc.CreateUser(ctx, nil, account.NewUser{
+			User:     identity.User{Username: *username, Name: *name, OrgID: *org, Roles: rs},
+			Password: pw, Specialties: specialties, ConflictOrgs: conflicts})
+		if err != nil {
+			return fmt.Errorf("user add: %s", explain(err))
+		}
+		fmt.Fprintln(e.stdout, created.ID)
+		return nil
+	})
+}
+
+func userChange(ctx context.Context, e *env, what, username string) error {
+	var pw string
+	if what == "passwd" {
+		var err error
+		if pw, err = readPassword(e.stdin); err != nil {
+			return fmt.Errorf("user passwd: %w", err)
+		}
 	}
-	cfg, log, err := commandSetup(e)
+	cfg, _, err := commandSetup(e)
 	if err != nil {
 		return err
 	}
-	b, err := openBackend(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer b.close()
-	o, err := b.db.OrgByRef(ctx, *org)
-	if err != nil {
-		return fmt.Errorf("user add: organisation %q: %w", *org, err)
-	}
-	hash, err := auth.HashPassword(pw)
-	if err != nil {
-		return err
-	}
-	created, err := b.db.CreateUser(ctx, identity.User{Username: u, Name: strings.TrimSpace(*name), OrgID: o.ID, Roles: rs}, hash)
-	if errs.CodeOf(err) == errs.Conflict {
-		return fmt.Errorf("user add: the username %q is taken", u)
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(e.stdout, created.ID)
-	return nil
+	return withAccounts(ctx, e, func(acc *account.Service) error {
+		var err error
+		switch what {
+		case "passwd":
+			err = acc.SetPassword(ctx, nil, username, pw)
+		case "disable", "enable":
+			disabled := what == "disable"
+			_, err = acc.UpdateUser(ctx, nil, username, account.UserChange{Disabled: &disabled})
+		case "reset-link":
+			var token string
+			token, _, err = acc.IssueReset(ctx, nil, username)
+			if err == nil {
+				base := cfg.PublicURL
+				if base == "" {
+					base = "http://" + cfg.Addr
+				}
+				fmt.Fprintf(e.stdout, "%s/reset?token=%s\n", base, url.QueryEscape(token))
+				fmt.Fprintf(e.stderr, "hand this link to %s; it works once, within %s\n", username, account.ResetTTL)
+				return nil
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("user %s: %s", what, explain(err))
+		}
+		fmt.Fprintf(e.stdout, "%s: done\n", what)
+		return nil
+	})
 }

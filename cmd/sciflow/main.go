@@ -51,8 +51,9 @@ const usage = `usage: sciflow COMMAND [ARGS]
   serve [--demo]        run the server (--demo: seed demo data on first start)
   migrate               apply database migrations and exit
   seed demo             create demo organisations and users, print their logins
-  org add --name N --kind K [--parent P]
-  user add --username U --name N --roles R1,R2 --org N --password-stdin
+  org add --name N --kind K [--parent P] [--credit-code C]
+  user add --username U --name N --roles R1,R2 --org N [--specialty S] --password-stdin
+  user passwd|disable|enable|reset-link USERNAME
   workflows check [DIR] validate definitions; problems as file:line: message
   workflows migrate KEY --to VERSION [--map OLD=NEW ...] [--dry-run]
                         move running applications to another definition version

@@ -26,12 +26,12 @@ func seed(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, err := openBackend(ctx, cfg, log)
+	sys, err := openSystem(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer b.close()
-	return seedDemo(ctx, e, b, cfg)
+	defer sys.close()
+	return seedDemo(ctx, e, sys, cfg)
 }
 
 // demoLoginsFile keeps the generated demo passwords in the data dir (mode
@@ -39,8 +39,8 @@ func seed(ctx context.Context, e *env, args []string) error {
 func demoLoginsFile(cfg config.Config) string { return filepath.Join(cfg.DataDir, "demo-logins.txt") }
 
 // seedDemo creates what is missing of the demo data and prints the logins.
-func seedDemo(ctx context.Context, e *env, b *backend, cfg config.Config) error {
-	logins, err := demo.Seed(ctx, b.db)
+func seedDemo(ctx context.Context, e *env, sys *system, cfg config.Config) error {
+	logins, err := demo.Seed(ctx, sys.db, sys.accounts)
 	if errors.Is(err, demo.ErrSeeded) {
 		saved, rerr := os.ReadFile(demoLoginsFile(cfg))
 		if rerr != nil {

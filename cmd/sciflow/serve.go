@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/sciflow/sciflow/internal/auth"
 	"github.com/sciflow/sciflow/internal/config"
 	"github.com/sciflow/sciflow/internal/httpapi"
 	"github.com/sciflow/sciflow/internal/webui"
@@ -42,24 +44,27 @@ func serve(ctx context.Context, e *env, args []string) error {
 	}
 	log.Info("starting sciflow", "config", cfg)
 
-	ui, err := webui.New()
-	if err != nil {
-		return err
-	}
 	sys, err := openSystem(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer sys.close()
 	b := sys.backend
+	sessions := auth.NewSessions(b.db, strings.HasPrefix(cfg.PublicURL, "https://"))
+	defer sessions.Close()
+	ui, err := webui.New(webui.Deps{DB: b.db, Auth: sys.auth, Accounts: sys.accounts, Sessions: sessions})
+	if err != nil {
+		return err
+	}
 	if *demoData {
-		if err := seedDemo(ctx, e, b, cfg); err != nil {
+		if err := seedDemo(ctx, e, sys, cfg); err != nil {
 			return err
 		}
 	}
 
 	srv := httpapi.New(httpapi.Deps{DB: b.db, Log: log, Engine: sys.engine, Auth: sys.auth, Chain: sys.chain,
-		MaxUpload: cfg.MaxUpload, Pages: func(ec *echo.Echo) { ui.Mount(ec) }})
+		Accounts: sys.accounts, Sessions: sessions, PublicURL: cfg.PublicURL, MaxUpload: cfg.MaxUpload,
+		Pages: func(ec *echo.Echo) { ui.Mount(ec) }})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(e.stdout, "sciflow is serving on http://%s\n", ln.Addr())

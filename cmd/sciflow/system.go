@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/sciflow/sciflow/internal/account"
 	"github.com/sciflow/sciflow/internal/audit"
 	"github.com/sciflow/sciflow/internal/auth"
 	"github.com/sciflow/sciflow/internal/calendar"
@@ -19,9 +20,10 @@ import (
 // system is everything a command that runs workflows needs, assembled once.
 type system struct {
 	*backend
-	chain  *audit.Chain
-	engine *engine.Engine
-	auth   *auth.Service
+	chain    *audit.Chain
+	engine   *engine.Engine
+	auth     *auth.Service
+	accounts *account.Service
 }
 
 // openSystem checks the workflow definitions, opens the database and stores
@@ -48,6 +50,9 @@ func openSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syst
 		b.close()
 		return nil, err
 	}
+	s.accounts = account.New(b.db, s.chain, s.engine, cfg.Secret)
+	// Self-registered accounts submit nothing until verified.
+	s.engine.SubmitGate = s.accounts.SubmitGate
 	return s, nil
 }
 

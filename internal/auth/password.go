@@ -1,5 +1,5 @@
-// Package auth proves who a caller is: password hashes, and later sessions
-// and API tokens.
+// Package auth proves who a caller is: password hashes, sign-in with its
+// throttling, API tokens and browser sessions.
 package auth
 
 import (

@@ -51,9 +51,20 @@ func NewService(db *postgres.DB, chain *audit.Chain, secret string) (*Service, e
 
 var errBadLogin = errs.E(errs.Unauthenticated, "用户名或密码错误", "wrong username or password")
 
-// Login checks a password and issues a token. Unknown users, disabled users
-// and wrong passwords get the same answer.
+// Login checks a password and issues an API token. Unknown users, disabled
+// users and wrong passwords get the same answer.
 func (s *Service) Login(ctx context.Context, username, password, address string) (string, identity.User, error) {
+	return s.login(ctx, username, password, address, true)
+}
+
+// LoginBrowser checks a password for a browser sign-in, which keeps its
+// state in a server-side session instead of a token.
+func (s *Service) LoginBrowser(ctx context.Context, username, password, address string) (identity.User, error) {
+	_, u, err := s.login(ctx, username, password, address, false)
+	return u, err
+}
+
+func (s *Service) login(ctx context.Context, username, password, address string, issueToken bool) (string, identity.User, error) {
 	username = strings.ToLower(strings.TrimSpace(username))
 	if len(username) > 64 {
 		username = username[:64]
@@ -81,6 +92,10 @@ func (s *Service) Login(ctx context.Context, username, password, address string)
 	if err != nil {
 		ok = false
 	}
+	channel := "browser"
+	if issueToken {
+		channel = "api"
+	}
 	tx, err := s.db.Begin(ctx)
 	if err != nil {
 		return "", identity.User{}, err
@@ -91,7 +106,7 @@ func (s *Service) Login(ctx context.Context, username, password, address string)
 			return "", identity.User{}, err
 		}
 		entry := audit.Entry{Kind: audit.KindLoginFailed, AtMicros: now.UnixMicro(), Subject: username,
-			Data: map[string]any{"address": address}}
+			Data: map[string]any{"address": address, "channel": channel}}
 		if found {
 			entry.ActorID = cred.User.ID
 		}
@@ -103,15 +118,17 @@ func (s *Service) Login(ctx context.Context, username, password, address string)
 		}
 		return "", identity.User{}, errBadLogin
 	}
-	token, err := newToken()
-	if err != nil {
-		return "", identity.User{}, err
-	}
-	if err := tx.InsertToken(ctx, s.tokenHash(token), cred.User.ID, now.Add(TokenTTL)); err != nil {
-		return "", identity.User{}, err
+	token := ""
+	if issueToken {
+		if token, err = newToken(); err != nil {
+			return "", identity.User{}, err
+		}
+		if err := tx.InsertToken(ctx, s.tokenHash(token), cred.User.ID, now.Add(TokenTTL)); err != nil {
+			return "", identity.User{}, err
+		}
 	}
 	_, err = s.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindLogin, AtMicros: now.UnixMicro(), ActorID: cred.User.ID,
-		Subject: cred.User.Username, Data: map[string]any{"address": address}})
+		Subject: cred.User.Username, Data: map[string]any{"address": address, "channel": channel}})
 	if err != nil {
 		return "", identity.User{}, err
 	}
@@ -146,6 +163,21 @@ func (s *Service) Authenticate(ctx context.Context, token string) (identity.User
 		return identity.User{}, errs.E(errs.Unauthenticated, "登录已失效，请重新登录", "your sign-in has expired; please sign in again")
 	}
 	return u, err
+}
+
+// LogoutBrowser records a browser sign-out (the session itself is ended by
+// the caller).
+func (s *Service) LogoutBrowser(ctx context.Context, user identity.User) error {
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := s.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindLogout, AtMicros: s.Now().UnixMicro(),
+		ActorID: user.ID, Subject: user.Username, Data: map[string]any{"channel": "browser"}}); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // Logout revokes a token.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -37,6 +38,10 @@ type Config struct {
 	LogFormat string
 	// MaxUpload is the largest attachment accepted, in bytes (SCIFLOW_MAX_UPLOAD_MB).
 	MaxUpload int64
+	// PublicURL is the address users reach sciflow at (SCIFLOW_PUBLIC_URL),
+	// used in links handed to people; an https:// address also makes the
+	// session cookie HTTPS-only.
+	PublicURL string
 	// WorkflowsDir replaces the built-in workflow definitions with the
 	// *.yaml files of a directory (SCIFLOW_WORKFLOWS_DIR); empty means built-in.
 	WorkflowsDir string
@@ -60,6 +65,13 @@ func Load(getenv func(string) string) (Config, error) {
 		Secret:      getenv("SCIFLOW_SECRET"),
 		LogFormat:   strings.ToLower(getenv("SCIFLOW_LOG_FORMAT")),
 		MaxUpload:   DefaultMaxUpload,
+	}
+	if u := strings.TrimSpace(getenv("SCIFLOW_PUBLIC_URL")); u != "" {
+		parsed, err := url.Parse(u)
+		if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
+			return c, fmt.Errorf("SCIFLOW_PUBLIC_URL %q is not an http:// or https:// address", u)
+		}
+		c.PublicURL = strings.TrimSuffix(u, "/")
 	}
 	if dir := getenv("SCIFLOW_WORKFLOWS_DIR"); dir != "" {
 		fi, err := os.Stat(dir)
@@ -173,6 +185,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("log_format", c.LogFormat),
 		slog.Int64("max_upload", c.MaxUpload),
 		slog.String("workflows", cmp.Or(c.WorkflowsDir, "built-in")),
+		slog.String("public_url", c.PublicURL),
 	)
 }
 

@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"math/big"
 
-	"github.com/sciflow/sciflow/internal/auth"
+	"github.com/sciflow/sciflow/internal/account"
 	"github.com/sciflow/sciflow/internal/errs"
 	"github.com/sciflow/sciflow/internal/identity"
 	"github.com/sciflow/sciflow/internal/postgres"
@@ -51,26 +51,27 @@ var orgs = []orgSpec{
 type userSpec struct {
 	username, name, org string
 	roles               []identity.Role
+	specialties         []string
 }
 
 var users = []userSpec{
-	{"admin", "系统管理员", bureauName, []identity.Role{identity.Admin}},
-	{"staff", "李经办", bureauName, []identity.Role{identity.Staff}},
-	{"leader", "王局长", bureauName, []identity.Role{identity.Leader}},
-	{"auditor", "赵纪检", bureauName, []identity.Role{identity.Auditor}},
-	{"unit", "陈主任", "云阳县经济和信息化委员会", []identity.Role{identity.UnitReviewer}},
-	{"yunhai", "刘经理", "重庆三峡云海药业股份有限公司", []identity.Role{identity.Applicant}},
-	{"jinyi", "周工程师", "重庆锦艺新材料有限公司", []identity.Role{identity.Applicant}},
-	{"tea", "黄厂长", "云阳县龙缸茶业有限公司", []identity.Role{identity.Applicant}},
-	{"envoy", "孙研究员", "重庆邮电大学云阳产业技术研究院", []identity.Role{identity.Applicant}},
-	{"institute", "吴院长", "重庆邮电大学云阳产业技术研究院", []identity.Role{identity.UnitReviewer}},
-	{"hospital", "郑主任", "云阳县人民医院", []identity.Role{identity.UnitReviewer}},
-	{"expert1", "钱教授", "重庆邮电大学云阳产业技术研究院", []identity.Role{identity.Expert}},
-	{"expert2", "冯研究员", "重庆邮电大学云阳产业技术研究院", []identity.Role{identity.Expert}},
-	{"expert3", "何高工", "云阳县人民医院", []identity.Role{identity.Expert}},
-	{"expert4", "吕教授", "云阳县龙缸茶业有限公司", []identity.Role{identity.Expert}},
-	{"expert5", "施研究员", "重庆锦艺新材料有限公司", []identity.Role{identity.Expert}},
-	{"expert6", "张高工", "重庆三峡云海药业股份有限公司", []identity.Role{identity.Expert}},
+	{"admin", "系统管理员", bureauName, []identity.Role{identity.Admin}, nil},
+	{"staff", "李经办", bureauName, []identity.Role{identity.Staff}, nil},
+	{"leader", "王局长", bureauName, []identity.Role{identity.Leader}, nil},
+	{"auditor", "赵纪检", bureauName, []identity.Role{identity.Auditor}, nil},
+	{"unit", "陈主任", "云阳县经济和信息化委员会", []identity.Role{identity.UnitReviewer}, nil},
+	{"yunhai", "刘经理", "重庆三峡云海药业股份有限公司", []identity.Role{identity.Applicant}, nil},
+	{"jinyi", "周工程师", "重庆锦艺新材料有限公司", []identity.Role{identity.Applicant}, nil},
+	{"tea", "黄厂长", "云阳县龙缸茶业有限公司", []identity.Role{identity.Applicant}, nil},
+	{"envoy", "孙研究员", "重庆邮电大学云阳产业技术研究院", []identity.Role{identity.Applicant}, nil},
+	{"institute", "吴院长", "重庆邮电大学云阳产业技术研究院", []identity.Role{identity.UnitReviewer}, nil},
+	{"hospital", "郑主任", "云阳县人民医院", []identity.Role{identity.UnitReviewer}, nil},
+	{"expert1", "钱教授", "重庆邮电大学云阳产业技术研究院", []identity.Role{identity.Expert}, []string{"电子信息", "人工智能"}},
+	{"expert2", "冯研究员", "重庆邮电大学云阳产业技术研究院", []identity.Role{identity.Expert}, []string{"电子信息"}},
+	{"expert3", "何高工", "云阳县人民医院", []identity.Role{identity.Expert}, []string{"生物医药"}},
+	{"expert4", "吕教授", "云阳县龙缸茶业有限公司", []identity.Role{identity.Expert}, []string{"茶叶加工", "农业"}},
+	{"expert5", "施研究员", "重庆锦艺新材料有限公司", []identity.Role{identity.Expert}, []string{"新材料"}},
+	{"expert6", "张高工", "重庆三峡云海药业股份有限公司", []identity.Role{identity.Expert}, []string{"生物医药", "中药"}},
 }
 
 // ErrSeeded says the demo data is already there.
@@ -80,7 +81,7 @@ var ErrSeeded = errors.New("demo data already present")
 // user with a fresh random password, and returns the new logins. Being
 // idempotent per record, it also completes a seed that was interrupted. It
 // returns ErrSeeded when there was nothing left to create.
-func Seed(ctx context.Context, db *postgres.DB) ([]Login, error) {
+func Seed(ctx context.Context, db *postgres.DB, accounts *account.Service) ([]Login, error) {
 	ids := map[string]string{}
 	for _, o := range orgs {
 		existing, err := db.OrgByRef(ctx, o.name)
@@ -91,7 +92,7 @@ func Seed(ctx context.Context, db *postgres.DB) ([]Login, error) {
 		case errs.CodeOf(err) != errs.NotFound:
 			return nil, err
 		}
-		created, err := db.CreateOrg(ctx, identity.Org{Name: o.name, Kind: o.kind, ParentID: ids[o.parent]})
+		created, err := accounts.CreateOrg(ctx, nil, identity.Org{Name: o.name, Kind: o.kind, ParentID: ids[o.parent]})
 		if err != nil {
 			return nil, fmt.Errorf("demo org %s: %w", o.name, err)
 		}
@@ -106,12 +107,10 @@ func Seed(ctx context.Context, db *postgres.DB) ([]Login, error) {
 		case errs.CodeOf(err) != errs.NotFound:
 			return nil, err
 		}
-		pw := password()
-		hash, err := auth.HashPassword(pw)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := db.CreateUser(ctx, identity.User{Username: u.username, Name: u.name, OrgID: ids[u.org], Roles: u.roles}, hash); err != nil {
+		pw := password(u.username)
+		nu := account.NewUser{User: identity.User{Username: u.username, Name: u.name, OrgID: ids[u.org], Roles: u.roles},
+			Password: pw, Specialties: u.specialties}
+		if _, err := accounts.CreateUser(ctx, nil, nu); err != nil {
 			return nil, fmt.Errorf("demo user %s: %w", u.username, err)
 		}
 		logins = append(logins, Login{Username: u.username, Password: pw, Name: u.name, Roles: u.roles, Org: u.org})
@@ -122,13 +121,18 @@ func Seed(ctx context.Context, db *postgres.DB) ([]Login, error) {
 	return logins, nil
 }
 
-// password makes a 12-character password without look-alike characters.
-func password() string {
+// password makes a 12-character password without look-alike characters
+// that passes the password policy.
+func password(username string) string {
 	const alphabet = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-	b := make([]byte, 12)
-	for i := range b {
-		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
-		b[i] = alphabet[n.Int64()]
+	for {
+		b := make([]byte, 12)
+		for i := range b {
+			n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+			b[i] = alphabet[n.Int64()]
+		}
+		if identity.CheckPasswordPolicy(string(b), username) == nil {
+			return string(b)
+		}
 	}
-	return string(b)
 }

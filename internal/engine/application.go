@@ -77,6 +77,24 @@ type CreateInput struct {
 // Create starts an application of the workflow's current version in its
 // initial state, recording the creation as the first step of its history.
 func (e *Engine) Create(ctx context.Context, actor *identity.User, in CreateInput) (Application, error) {
+	tx, err := e.db.Begin(ctx)
+	if err != nil {
+		return Application{}, err
+	}
+	defer tx.Rollback()
+	view, err := e.CreateIn(ctx, tx, actor, in)
+	if err != nil {
+		return Application{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Application{}, err
+	}
+	return view, nil
+}
+
+// CreateIn is Create inside the caller's transaction, for work that starts
+// an application together with other changes (a registration).
+func (e *Engine) CreateIn(ctx context.Context, tx *postgres.Tx, actor *identity.User, in CreateInput) (Application, error) {
 	def, ok := e.Current(in.Workflow)
 	if !ok {
 		return Application{}, unknownWorkflow(in.Workflow)
@@ -92,12 +110,6 @@ func (e *Engine) Create(ctx context.Context, actor *identity.User, in CreateInpu
 	}
 	initial, _ := def.State(def.Initial)
 	now := e.Now()
-	tx, err := e.db.Begin(ctx)
-	if err != nil {
-		return Application{}, err
-	}
-	defer tx.Rollback()
-
 	n := postgres.NewApplication{Workflow: def.Key, WorkflowVersion: def.Version, State: def.Initial, Data: in.Data,
 		OrgID: actor.OrgID, ApplicantID: actor.ID, At: now, Deadline: e.deadlineFor(initial, now),
 		// Applications that begin in review (an instalment a case officer
@@ -139,17 +151,13 @@ func (e *Engine) Create(ctx context.Context, actor *identity.User, in CreateInpu
 		return Application{}, err
 	}
 	app, err := tx.Application(ctx, actor, id)
+	if errs.CodeOf(err) == errs.NotFound {
+		app, err = tx.Application(ctx, nil, id) // created for someone else's sight (a child, say)
+	}
 	if err != nil {
 		return Application{}, err
 	}
-	view, err := e.view(ctx, tx, actor, app, def)
-	if err != nil {
-		return Application{}, err
-	}
-	if err := tx.Commit(); err != nil {
-		return Application{}, err
-	}
-	return view, nil
+	return e.view(ctx, tx, actor, app, def)
 }
 
 // Get is one application as actor sees it; not found when they may not.
@@ -206,6 +214,10 @@ func (e *Engine) view(ctx context.Context, r historyReader, actor *identity.User
 		Applicant: UserRef{ID: app.ApplicantID, Username: app.ApplicantLogin, Name: app.ApplicantName}}
 	if st != nil {
 		v.StateTitle, v.StateKind = st.Title, st.Kind
+	}
+	if oversightOnly(app.ScopeRoles) {
+		// Administrators oversee the process, not the content: no form data.
+		v.Data = map[string]any{}
 	}
 	candidates := def.EventsFrom(app.State)
 	if actor == nil || len(candidates) == 0 {
@@ -358,4 +370,11 @@ func mergePatch(target, patch map[string]any) map[string]any {
 		}
 	}
 	return out
+}
+
+// oversightOnly reports whether the caller sees an application only as an
+// administrator, who may know that it exists and where it stands but not
+// what it says.
+func oversightOnly(scope []identity.Role) bool {
+	return len(scope) > 0 && !slices.ContainsFunc(scope, func(r identity.Role) bool { return r != identity.Admin })
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -80,14 +82,25 @@ func (e *Engine) OpenAttachment(ctx context.Context, actor *identity.User, id st
 	if err != nil {
 		return Attachment{}, nil, err
 	}
-	if _, err := e.db.Application(ctx, actor, meta.ApplicationID); err != nil {
+	app, err := e.db.Application(ctx, actor, meta.ApplicationID)
+	if err != nil {
 		return Attachment{}, nil, err
+	}
+	// Administrators see no content; experts see no confidential file.
+	if oversightOnly(app.ScopeRoles) || meta.Confidential && expertOnly(app.ScopeRoles) {
+		return Attachment{}, nil, fmt.Errorf("attachment %s: %w", id, errs.ErrNotFound)
 	}
 	content, err := e.db.AttachmentContent(ctx, id)
 	if err != nil {
 		return Attachment{}, nil, err
 	}
 	return meta, content, nil
+}
+
+// expertOnly reports whether the caller sees the application only as an
+// assigned expert.
+func expertOnly(scope []identity.Role) bool {
+	return len(scope) > 0 && !slices.ContainsFunc(scope, func(r identity.Role) bool { return r != identity.Expert })
 }
 
 // cleanFileName keeps the last path element of a client's file name and

@@ -17,6 +17,7 @@ import (
 	"github.com/sciflow/sciflow/internal/audit"
 	"github.com/sciflow/sciflow/internal/calendar"
 	"github.com/sciflow/sciflow/internal/errs"
+	"github.com/sciflow/sciflow/internal/identity"
 	"github.com/sciflow/sciflow/internal/postgres"
 	"github.com/sciflow/sciflow/internal/workflow"
 )
@@ -29,6 +30,9 @@ type Engine struct {
 	log   *slog.Logger
 	// Now is the clock; tests move it.
 	Now func() time.Time
+	// SubmitGate, when set, may refuse an applicant's submission inside the
+	// firing transaction (an account whose registration is unverified).
+	SubmitGate func(ctx context.Context, tx *postgres.Tx, actor *identity.User) error
 
 	mu       sync.RWMutex
 	current  map[string]*workflow.Definition // by key: what new applications start on

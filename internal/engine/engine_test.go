@@ -311,7 +311,13 @@ func TestListShowsOnlyWhatTheCallerMaySee(t *testing.T) {
 	require.Equal(t, 1, count("unit_reviewer", engine.ListInput{}), "the unit sees its enterprise's submitted one only")
 	require.Equal(t, 2, count("staff", engine.ListInput{}), "staff see submitted applications, no drafts")
 	require.Equal(t, 3, count("auditor", engine.ListInput{}))
-	require.Equal(t, 0, count("admin", engine.ListInput{}))
+	require.Equal(t, 2, count("admin", engine.ListInput{}), "administrators see that submitted applications exist")
+	seen, _, err := w.eng.List(w.ctx, w.users["admin"], engine.ListInput{})
+	require.NoError(t, err)
+	for _, a := range seen {
+		require.Empty(t, a.Data, "but not what they say")
+		require.Empty(t, a.Actions)
+	}
 	require.Equal(t, 1, count("staff", engine.ListInput{Query: "竞争"}))
 	require.Equal(t, 1, count("applicant", engine.ListInput{State: "draft"}))
 

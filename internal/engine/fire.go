@@ -120,6 +120,11 @@ func (e *Engine) fire(ctx context.Context, tx *postgres.Tx, actor *identity.User
 	case actor != nil && !ev.MayFire(app.ScopeRoles):
 		return FireResult{}, errs.E(errs.Forbidden, "您无权执行“"+ev.Title.Zh+"”", "you may not "+strings.ToLower(ev.Title.En))
 	}
+	if actor != nil && e.SubmitGate != nil && submits(def, app, ev) {
+		if err := e.SubmitGate(ctx, tx, actor); err != nil {
+			return FireResult{}, err
+		}
+	}
 	rows, err := tx.History(ctx, app.ID)
 	if err != nil {
 		return FireResult{}, err
@@ -228,6 +233,18 @@ func (e *Engine) fire(ctx context.Context, tx *postgres.Tx, actor *identity.User
 		t.Actor = &UserRef{ID: actor.ID, Username: actor.Username, Name: actor.Name}
 	}
 	return FireResult{Application: view, Transition: t}, nil
+}
+
+// submits reports whether firing ev is the applicant handing the
+// application over: acting as applicant, from an edit state to a state that
+// is neither edited nor final (withdrawing is not submitting).
+func submits(def *workflow.Definition, app postgres.Application, ev *workflow.Event) bool {
+	if !slices.Contains(ev.Roles, identity.Applicant) || !slices.Contains(app.ScopeRoles, identity.Applicant) {
+		return false
+	}
+	from, _ := def.State(app.State)
+	to, _ := def.State(ev.To)
+	return from != nil && to != nil && from.Kind == workflow.KindEdit && to.Kind != workflow.KindEdit && to.Kind != workflow.KindTerminal
 }
 
 func stateTitle(def *workflow.Definition, key string) workflow.Text {

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sciflow/sciflow/internal/account"
 	"github.com/sciflow/sciflow/internal/audit"
 	"github.com/sciflow/sciflow/internal/auth"
 	"github.com/sciflow/sciflow/internal/engine"
@@ -30,6 +31,12 @@ type Deps struct {
 	Engine *engine.Engine
 	Auth   *auth.Service
 	Chain  *audit.Chain
+	// Accounts manages organisations and users; Sessions the browsers'.
+	Accounts *account.Service
+	Sessions *auth.Sessions
+	// PublicURL is where users reach the server (for reset links); empty
+	// means the address the request came to.
+	PublicURL string
 	// MaxUpload is the largest attachment accepted, in bytes.
 	MaxUpload int64
 	// Pages mounts the browser pages; nil serves the API alone.
@@ -44,6 +51,9 @@ type Server struct {
 	engine    *engine.Engine
 	auth      *auth.Service
 	chain     *audit.Chain
+	accounts  *account.Service
+	sessions  *auth.Sessions
+	publicURL string
 	maxUpload int64
 }
 
@@ -52,7 +62,8 @@ func New(d Deps) *Server {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	s := &Server{echo: e, db: d.DB, log: d.Log, engine: d.Engine, auth: d.Auth, chain: d.Chain, maxUpload: d.MaxUpload}
+	s := &Server{echo: e, db: d.DB, log: d.Log, engine: d.Engine, auth: d.Auth, chain: d.Chain, accounts: d.Accounts,
+		sessions: d.Sessions, publicURL: d.PublicURL, maxUpload: d.MaxUpload}
 	e.HTTPErrorHandler = s.handleError
 	// The peer address as seen on the socket: X-Forwarded-For is the
 	// client's to invent, and login throttling counts per address.
@@ -87,6 +98,10 @@ func New(d Deps) *Server {
 		},
 	}))
 	e.Use(middleware.Recover())
+	e.Use(securityHeaders)
+	if d.Sessions != nil {
+		e.Use(echo.WrapMiddleware(d.Sessions.Manager.LoadAndSave))
+	}
 
 	e.GET("/healthz", s.health)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
@@ -120,6 +135,15 @@ func (s *Server) routes(g *echo.Group) {
 	g.POST("/applications/:id/attachments", s.uploadAttachment)
 	g.GET("/attachments/:id", s.downloadAttachment)
 
+	g.POST("/registrations", s.register)
+	g.POST("/password-reset", s.resetPassword)
+	g.GET("/orgs", s.listOrgs)
+	g.POST("/orgs", s.createOrg)
+	g.GET("/users", s.listUsers)
+	g.POST("/users", s.createUser)
+	g.PATCH("/users/:id", s.updateUser)
+	g.POST("/users/:id/password-reset", s.issueReset)
+
 	g.GET("/audit", s.listAudit)
 	g.GET("/audit/verify", s.verifyAudit)
 	g.GET("/audit/export", s.exportAudit)
@@ -148,6 +172,22 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown stops accepting requests and waits for those in flight.
 func (s *Server) Shutdown(ctx context.Context) error { return s.echo.Shutdown(ctx) }
+
+// securityHeaders keeps pages from being framed, sniffed, or made to run
+// anything but our own scripts, and keeps URLs (reset links) out of
+// Referer headers.
+func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+			"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		return next(c)
+	}
+}
 
 // health answers 200 when the database does, else 503.
 func (s *Server) health(c echo.Context) error {

@@ -22,7 +22,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Request().Header.Get("Authorization")
 		if h == "" {
-			return next(c)
+			return s.sessionUser(c, next)
 		}
 		scheme, token, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
@@ -36,6 +36,32 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Set(tokenKey, strings.TrimSpace(token))
 		return next(c)
 	}
+}
+
+// sessionUser recognises a browser's session. A state-changing request on
+// a session must carry the session's CSRF token in X-CSRF-Token: the cookie
+// alone, which any site can make a browser send, proves nothing.
+func (s *Server) sessionUser(c echo.Context, next echo.HandlerFunc) error {
+	if s.sessions == nil {
+		return next(c)
+	}
+	ctx := c.Request().Context()
+	u, err := s.sessions.User(ctx)
+	if err != nil {
+		return err
+	}
+	if u == nil {
+		return next(c)
+	}
+	switch c.Request().Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	default:
+		if !s.sessions.CheckCSRF(ctx, c.Request().Header.Get("X-CSRF-Token")) {
+			return errs.E(errs.Forbidden, "缺少或错误的 CSRF 令牌，请刷新页面后重试", "missing or wrong CSRF token; reload the page and try again")
+		}
+	}
+	c.Set(userKey, u)
+	return next(c)
 }
 
 // currentUser is the signed-in caller, or 401.
@@ -100,6 +126,16 @@ func (s *Server) logout(c echo.Context) error {
 		return err
 	}
 	token, _ := c.Get(tokenKey).(string)
+	if token == "" && s.sessions != nil {
+		// Signed in by a browser session: end it.
+		if err := s.auth.LogoutBrowser(c.Request().Context(), *u); err != nil {
+			return err
+		}
+		if err := s.sessions.SignOut(c.Request().Context()); err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusNoContent)
+	}
 	if err := s.auth.Logout(c.Request().Context(), token, *u); err != nil {
 		return err
 	}

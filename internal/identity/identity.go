@@ -80,11 +80,12 @@ func ParseRoles(s string) ([]Role, error) {
 
 // Org is an organisation.
 type Org struct {
-	ID       string
-	Name     string
-	Kind     OrgKind
-	ParentID string // empty at the top
-	Created  time.Time
+	ID         string
+	Name       string
+	Kind       OrgKind
+	ParentID   string // empty at the top
+	CreditCode string // 统一社会信用代码, for organisations that registered with one
+	Created    time.Time
 }
 
 // User is a person with an account.
@@ -95,7 +96,12 @@ type User struct {
 	OrgID    string
 	Roles    []Role
 	Disabled bool
-	Created  time.Time
+	// Individual accounts (a person who registered alone) see only their
+	// own applications, not everything of their organisation's.
+	Individual      bool
+	Phone           string
+	PasswordChanged time.Time
+	Created         time.Time
 }
 
 // Has reports whether u holds role r.
@@ -168,4 +174,34 @@ func CheckPasswordPolicy(pw, username string) error {
 		return bad("密码不能包含用户名", "the password must not contain the username")
 	}
 	return nil
+}
+
+// creditCodeChars are the characters of a unified social credit code, in the
+// order their values count (GB 32100-2015: no I, O, S, V, Z).
+const creditCodeChars = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+
+var creditCodeWeights = [17]int{1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28}
+
+// NormalizeCreditCode upper-cases and checks a 统一社会信用代码: 18
+// characters from the code's alphabet whose last one is the checksum of the
+// other seventeen.
+func NormalizeCreditCode(s string) (string, error) {
+	code := strings.ToUpper(strings.TrimSpace(s))
+	bad := errs.E(errs.Invalid, "统一社会信用代码无效", "invalid unified social credit code").
+		Field("credit_code", "应为 18 位统一社会信用代码（校验位不符或含非法字符）", "must be an 18-character unified social credit code (wrong check character or invalid characters)")
+	if len(code) != 18 {
+		return "", bad
+	}
+	sum := 0
+	for i := 0; i < 17; i++ {
+		v := strings.IndexByte(creditCodeChars, code[i])
+		if v < 0 {
+			return "", bad
+		}
+		sum += v * creditCodeWeights[i]
+	}
+	if creditCodeChars[(31-sum%31)%31] != code[17] {
+		return "", bad
+	}
+	return code, nil
 }

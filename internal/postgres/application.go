@@ -91,22 +91,31 @@ func toApplication(r applicationRow) (Application, error) {
 // and what they can do through each role cannot drift apart.
 type scopeRule struct {
 	role identity.Role
-	cond string // SQL over a (applications) and o (orgs); %[1]s is the viewer's org
+	// cond is SQL over a (applications) and o (orgs); %[1]s is the
+	// viewer's org, %[2]s the viewer's own id.
+	cond string
+	// individual replaces cond for accounts registered by one person.
+	individual string
 }
 
 var scopeRules = []scopeRule{
-	// An applicant sees their own organisation's applications, drafts included.
-	{identity.Applicant, "a.org_id = %[1]s"},
+	// An applicant sees their own organisation's applications, drafts
+	// included; a person who registered alone sees only their own.
+	{identity.Applicant, "a.org_id = %[1]s", "a.applicant_id = %[2]s"},
 	// A recommending unit sees what its own organisation or those under it
 	// submitted, never their unsubmitted drafts.
-	{identity.UnitReviewer, "a.submitted_at IS NOT NULL AND (a.org_id = %[1]s OR o.parent_id = %[1]s)"},
+	{identity.UnitReviewer, "a.submitted_at IS NOT NULL AND (a.org_id = %[1]s OR o.parent_id = %[1]s)", ""},
 	// The bureau sees everything submitted to its programmes.
-	{identity.Staff, "a.submitted_at IS NOT NULL"},
-	{identity.Leader, "a.submitted_at IS NOT NULL"},
+	{identity.Staff, "a.submitted_at IS NOT NULL", ""},
+	{identity.Leader, "a.submitted_at IS NOT NULL", ""},
 	// Oversight sees everything, read-only (no workflow lets it act).
-	{identity.Auditor, "true"},
+	{identity.Auditor, "true", ""},
+	// Administrators see that submitted applications exist and where they
+	// stand, never their content (the engine withholds data and files) and
+	// never act on them (no workflow may name the role).
+	{identity.Admin, "a.submitted_at IS NOT NULL", ""},
 	// Experts see only what they are assigned; assignments arrive with
-	// staged review, until then nothing. Administrators see no application.
+	// staged review, until then nothing.
 }
 
 // scopeSQL returns the viewer's scope_roles expression and visibility
@@ -116,20 +125,16 @@ func scopeSQL(viewer *identity.User, args *[]any) (scope, visible string) {
 	if viewer == nil {
 		return "ARRAY[]::text[]", "true"
 	}
-	org := ""
 	var cases, conds []string
 	for _, r := range scopeRules {
 		if !viewer.Has(r.role) {
 			continue
 		}
-		if org == "" && strings.Contains(r.cond, "%[1]s") {
-			*args = append(*args, viewer.OrgID)
-			org = fmt.Sprintf("$%d::uuid", len(*args))
-		}
 		cond := r.cond
-		if strings.Contains(cond, "%[1]s") {
-			cond = fmt.Sprintf(cond, org)
+		if viewer.Individual && r.individual != "" {
+			cond = r.individual
 		}
+		cond = bindViewer(cond, viewer, args)
 		cases = append(cases, fmt.Sprintf("CASE WHEN %s THEN '%s' END", cond, r.role))
 		conds = append(conds, "("+cond+")")
 	}
@@ -137,6 +142,19 @@ func scopeSQL(viewer *identity.User, args *[]any) (scope, visible string) {
 		return "ARRAY[]::text[]", "false"
 	}
 	return "array_remove(ARRAY[" + strings.Join(cases, ", ") + "]::text[], NULL)", "(" + strings.Join(conds, " OR ") + ")"
+}
+
+// bindViewer fills the viewer placeholders of a scope condition with query
+// parameters, adding only those the condition uses.
+func bindViewer(cond string, viewer *identity.User, args *[]any) string {
+	for i, v := range []string{viewer.OrgID, viewer.ID} {
+		ph := fmt.Sprintf("%%[%d]s", i+1)
+		if strings.Contains(cond, ph) {
+			*args = append(*args, v)
+			cond = strings.ReplaceAll(cond, ph, fmt.Sprintf("$%d::uuid", len(*args)))
+		}
+	}
+	return cond
 }
 
 const applicationColumns = `
@@ -402,4 +420,15 @@ func (tx *Tx) RunningApplications(ctx context.Context, key string, version int) 
 		return nil, mapError("list running applications", err)
 	}
 	return ids, nil
+}
+
+// UnverifiedRegistration reports whether userID registered through workflow
+// and that registration has not (yet) reached verifiedState.
+func (tx *Tx) UnverifiedRegistration(ctx context.Context, userID, workflow, verifiedState string) (bool, error) {
+	const q = `SELECT EXISTS (SELECT 1 FROM applications WHERE workflow = $1 AND applicant_id = $2 AND state <> $3)`
+	var pending bool
+	if err := tx.GetContext(ctx, &pending, q, workflow, userID, verifiedState); err != nil {
+		return false, mapError("check registration", err)
+	}
+	return pending, nil
 }

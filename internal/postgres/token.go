@@ -15,9 +15,7 @@ type Credentials struct {
 
 // CredentialsByUsername finds a user and their password hash.
 func (db *DB) CredentialsByUsername(ctx context.Context, username string) (Credentials, error) {
-	const q = `
-SELECT id, username, name, org_id, roles, disabled_at, created_at, password_hash
-FROM users WHERE username = $1`
+	q := `SELECT ` + userColumns + `, password_hash FROM users WHERE username = $1`
 	var r struct {
 		userRow
 		PasswordHash string `db:"password_hash"`
@@ -41,7 +39,7 @@ func (tx *Tx) InsertToken(ctx context.Context, hash []byte, userID string, expir
 // user or revoking the token takes effect on the very next request.
 func (db *DB) UserByToken(ctx context.Context, hash []byte, now time.Time) (identity.User, error) {
 	const q = `
-SELECT u.id, u.username, u.name, u.org_id, u.roles, u.disabled_at, u.created_at
+SELECT u.id, u.username, u.name, u.org_id, u.roles, u.disabled_at, u.individual, u.phone, u.password_changed_at, u.created_at
 FROM api_tokens t JOIN users u ON u.id = t.user_id
 WHERE t.hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled_at IS NULL`
 	var r userRow
