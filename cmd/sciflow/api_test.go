@@ -57,6 +57,12 @@ func newSite(t testing.TB) *site {
 	t.Helper()
 	s := &site{t: t, dsn: dbtest.NewDSN(t), dataDir: t.TempDir(), wfDir: copyDir(t, "../../internal/workflow/testdata/valid"),
 		orgs: map[string]string{}, tokens: map[string]string{}}
+	// Registration runs on the shipped verification workflow.
+	for _, f := range []string{"org_verification.yaml", "org_verification.form.json"} {
+		raw, err := os.ReadFile(filepath.Join("../../workflows", f))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(s.wfDir, f), raw, 0o644))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	db, err := postgres.Open(ctx, s.dsn)
@@ -85,6 +91,8 @@ func newSite(t testing.TB) *site {
 		{"leader", "bureau", []identity.Role{identity.Leader}},
 		{"auditor", "bureau", []identity.Role{identity.Auditor}},
 		{"admin", "bureau", []identity.Role{identity.Admin}},
+		{"expert", "bureau", []identity.Role{identity.Expert}},
+		{"colleague", "alpha", []identity.Role{identity.Applicant}},
 	} {
 		_, err := db.CreateUser(ctx, identity.User{Username: u.name, Name: u.name, OrgID: s.orgs[u.org], Roles: u.roles}, hash)
 		require.NoError(t, err)
@@ -535,7 +543,7 @@ func TestWorkflowEndpoints(t *testing.T) {
 		States  []struct{ Key, Title, Kind string }
 	}
 	require.Equal(t, 200, s.call("applicant", "GET", "/api/v1/workflows", nil, &list))
-	require.Len(t, list, 2)
+	require.Len(t, list, 3)
 	require.Equal(t, "grant", list[0].Key)
 	require.Equal(t, "草稿", list[0].States[0].Title)
 

@@ -349,9 +349,20 @@ func TestCommandsOnDatabaseURL(t *testing.T) {
 	require.Contains(t, errOut, "--kind must be")
 
 	uid, errOut, code := runCLI(t, env, "Yunyang-2026!\n", "user", "add", "--username", "expert9", "--name", "卫教授",
-		"--roles", "expert", "--org", "云阳县双土镇", "--password-stdin")
+		"--roles", "expert", "--org", "云阳县双土镇", "--specialty", "茶叶加工,农业", "--conflict", "云阳县龙缸茶业有限公司", "--password-stdin")
 	require.Equal(t, 0, code, errOut)
 	require.Regexp(t, `^[0-9a-f-]{36}\n$`, uid)
+
+	out, errOut, code = runCLI(t, env, "Changed-Pass-2026\n", "user", "passwd", "expert9")
+	require.Equal(t, 0, code, errOut)
+	out, errOut, code = runCLI(t, env, "", "user", "disable", "expert9")
+	require.Equal(t, 0, code, errOut)
+	out, errOut, code = runCLI(t, env, "", "user", "reset-link", "expert9")
+	require.Equal(t, 0, code, errOut)
+	require.Regexp(t, `^http://127\.0\.0\.1:8080/reset\?token=[A-Za-z0-9_-]{43}\n$`, out)
+	_, errOut, code = runCLI(t, env, "", "user", "disable", "nobody-here")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "not found")
 
 	_, errOut, code = runCLI(t, env, "short\n", "user", "add", "--username", "expert10", "--name", "x",
 		"--roles", "expert", "--org", "云阳县双土镇", "--password-stdin")
@@ -362,6 +373,11 @@ func TestCommandsOnDatabaseURL(t *testing.T) {
 		"--roles", "expert", "--org", "云阳县双土镇", "--password-stdin")
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "is taken")
+
+	// Every one of those account changes is in the audit chain, marked as
+	// done at the console.
+	out, errOut, code = runCLI(t, env, "", "audit", "verify")
+	require.Equal(t, 0, code, out+errOut)
 
 	_, errOut, code = runCLI(t, env, "", "frobnicate")
 	require.Equal(t, 2, code)

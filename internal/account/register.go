@@ -41,6 +41,9 @@ var phonePattern = regexp.MustCompile(`^[0-9+ -]{6,20}$`)
 // application are created together or not at all.
 func (s *Service) Register(ctx context.Context, r Registration) (identity.User, engine.Application, error) {
 	var none identity.User
+	if _, ok := s.engine.Current(VerificationWorkflow); !ok {
+		return none, engine.Application{}, errs.E(errs.NotFound, "本系统未开放自助注册", "self-registration is not enabled here")
+	}
 	bad := errs.E(errs.Invalid, "注册信息有误", "the registration has errors")
 	r.Name, r.Phone = strings.TrimSpace(r.Name), strings.TrimSpace(r.Phone)
 	r.OrgName, r.Employer = strings.TrimSpace(r.OrgName), strings.TrimSpace(r.Employer)
