@@ -233,4 +233,3 @@ func (s *site) freshToken(user string) string {
 	require.Equal(s.t, 200, s.call("", "POST", "/api/v1/session", map[string]string{"username": user, "password": testPassword}, &res))
 	return res.Token
 }
-
