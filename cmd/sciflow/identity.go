@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/sciflow/sciflow/internal/account"
+	"github.com/sciflow/sciflow/internal/config"
 	"github.com/sciflow/sciflow/internal/errs"
 	"github.com/sciflow/sciflow/internal/identity"
 )
@@ -37,7 +38,7 @@ func orgCommand(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return errors.New("org add: --kind must be enterprise, institute, employer, bureau or village")
 	}
-	return withAccounts(ctx, e, func(acc *account.Service) error {
+	return withAccounts(ctx, e, func(acc *account.Service, _ config.Config) error {
 		created, err := acc.CreateOrg(ctx, nil, identity.Org{Name: *name, Kind: k, ParentID: *parent, CreditCode: *code})
 		if err != nil {
 			return fmt.Errorf("org add: %s", explain(err))
@@ -65,17 +66,8 @@ func explain(err error) string {
 	return msg
 }
 
-func withAccounts(ctx context.Context, e *env, fn func(*account.Service) error) error {
-	cfg, log, err := commandSetup(e)
-	if err != nil {
-		return err
-	}
-	sys, err := openSystem(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer sys.close()
-	return fn(sys.accounts)
+func withAccounts(ctx context.Context, e *env, fn func(*account.Service, config.Config) error) error {
+	return withSystem(ctx, e, func(sys *system, cfg config.Config) error { return fn(sys.accounts, cfg) })
 }
 
 func readPassword(r io.Reader) (string, error) {
@@ -148,7 +140,7 @@ func userAdd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("user add: %w", err)
 	}
-	return withAccounts(ctx, e, func(acc *account.Service) error {
+	return withAccounts(ctx, e, func(acc *account.Service, _ config.Config) error {
 		created, err := acc.CreateUser(ctx, nil, account.NewUser{
 			User:     identity.User{Username: *username, Name: *name, OrgID: *org, Roles: rs},
 			Password: pw, Specialties: specialties, ConflictOrgs: conflicts})
@@ -168,11 +160,7 @@ func userChange(ctx context.Context, e *env, what, username string) error {
 			return fmt.Errorf("user passwd: %w", err)
 		}
 	}
-	cfg, _, err := commandSetup(e)
-	if err != nil {
-		return err
-	}
-	return withAccounts(ctx, e, func(acc *account.Service) error {
+	return withAccounts(ctx, e, func(acc *account.Service, cfg config.Config) error {
 		var err error
 		switch what {
 		case "passwd":

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sciflow/sciflow/internal/dbtest"
+	"github.com/sciflow/sciflow/internal/pgcluster"
 )
 
 // TestMain doubles as the sciflow binary: with SCIFLOW_TEST_AS_MAIN set, the
@@ -142,27 +143,6 @@ func get(t *testing.T, url string, header ...string) (*http.Response, []byte) {
 	return resp, body
 }
 
-// postgresIn lists live PostgreSQL processes whose command line names dir.
-func postgresIn(dir string) []int {
-	var pids []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if strings.Contains(string(stat), ") Z ") {
-			continue
-		}
-		if strings.Contains(string(cmdline), "postgres") && strings.Contains(string(cmdline), dir) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
 func shortTempDir(t *testing.T) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "sfcli-")
@@ -184,7 +164,7 @@ func TestEmbeddedLifecycle(t *testing.T) {
 	resp, _ := get(t, url+"/healthz")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	t.Logf("first start (initdb, migrate) to healthy: %s", time.Since(start))
-	pids := postgresIn(dir)
+	pids := pgcluster.Processes(dir)
 	require.NotEmpty(t, pids, "the embedded cluster runs")
 	if os.Geteuid() == 0 {
 		status, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pids[0]), "status"))
@@ -200,7 +180,7 @@ func TestEmbeddedLifecycle(t *testing.T) {
 
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, p.wait(t), p.stderr.String())
-	require.Empty(t, postgresIn(dir), "SIGTERM must stop the embedded PostgreSQL")
+	require.Empty(t, pgcluster.Processes(dir), "SIGTERM must stop the embedded PostgreSQL")
 
 	// Later start: the data is still there.
 	start = time.Now()
@@ -222,7 +202,7 @@ func TestEmbeddedLifecycle(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, p.wait(t), p.stderr.String())
-	require.Empty(t, postgresIn(dir))
+	require.Empty(t, pgcluster.Processes(dir))
 }
 
 func TestBadConfigurationFailsInOneLine(t *testing.T) {

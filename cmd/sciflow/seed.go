@@ -22,16 +22,7 @@ func seed(ctx context.Context, e *env, args []string) error {
 	if err := parse(flags(e, "seed demo"), args[1:]); err != nil {
 		return err
 	}
-	cfg, log, err := commandSetup(e)
-	if err != nil {
-		return err
-	}
-	sys, err := openSystem(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer sys.close()
-	return seedDemo(ctx, e, sys, cfg)
+	return withSystem(ctx, e, func(sys *system, cfg config.Config) error { return seedDemo(ctx, e, sys, cfg) })
 }
 
 // demoLoginsFile keeps the generated demo passwords in the data dir (mode

@@ -56,6 +56,21 @@ func openSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syst
 	return s, nil
 }
 
+// withSystem runs a one-shot command's work on an open system, closing it
+// (and any cluster this command started) afterwards.
+func withSystem(ctx context.Context, e *env, fn func(*system, config.Config) error) error {
+	cfg, log, err := commandSetup(e)
+	if err != nil {
+		return err
+	}
+	sys, err := openSystem(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer sys.close()
+	return fn(sys, cfg)
+}
+
 // workflowFS is the configured definitions directory, or the built-in set.
 func workflowFS(cfg config.Config) fs.FS {
 	if cfg.WorkflowsDir != "" {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/sciflow/sciflow/internal/config"
 )
 
 func timersCommand(ctx context.Context, e *env, args []string) error {
@@ -23,19 +25,12 @@ func timersCommand(ctx context.Context, e *env, args []string) error {
 		}
 		when = t
 	}
-	cfg, log, err := commandSetup(e)
-	if err != nil {
-		return err
-	}
-	sys, err := openSystem(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer sys.close()
-	n, err := sys.engine.RunTimers(ctx, when)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "fired %d timer(s) due by %s\n", n, when.Format(time.RFC3339))
-	return nil
+	return withSystem(ctx, e, func(sys *system, _ config.Config) error {
+		n, err := sys.engine.RunTimers(ctx, when)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "fired %d timer(s) due by %s\n", n, when.Format(time.RFC3339))
+		return nil
+	})
 }

@@ -101,26 +101,19 @@ func workflowsMigrate(ctx context.Context, e *env, args []string) error {
 	if *to < 1 {
 		return usageError{"workflows migrate: --to VERSION is required"}
 	}
-	cfg, log, err := commandSetup(e)
-	if err != nil {
-		return err
-	}
-	sys, err := openSystem(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer sys.close()
-	moves, err := sys.engine.MigrateVersion(ctx, key, *to, maps, *dry)
-	if err != nil {
-		return err
-	}
-	verb := "moved"
-	if *dry {
-		verb = "would move"
-	}
-	for _, m := range moves {
-		fmt.Fprintf(e.stdout, "%s %s: v%d %s -> v%d %s\n", verb, m.ApplicationID, m.FromVersion, m.FromState, *to, m.ToState)
-	}
-	fmt.Fprintf(e.stdout, "%s %d application(s) of %s to version %d\n", verb, len(moves), key, *to)
-	return nil
+	return withSystem(ctx, e, func(sys *system, _ config.Config) error {
+		moves, err := sys.engine.MigrateVersion(ctx, key, *to, maps, *dry)
+		if err != nil {
+			return err
+		}
+		verb := "moved"
+		if *dry {
+			verb = "would move"
+		}
+		for _, m := range moves {
+			fmt.Fprintf(e.stdout, "%s %s: v%d %s -> v%d %s\n", verb, m.ApplicationID, m.FromVersion, m.FromState, *to, m.ToState)
+		}
+		fmt.Fprintf(e.stdout, "%s %d application(s) of %s to version %d\n", verb, len(moves), key, *to)
+		return nil
+	})
 }

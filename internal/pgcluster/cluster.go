@@ -549,3 +549,28 @@ func StartThrowaway(ctx context.Context, log *slog.Logger) (*Cluster, func(), er
 		os.RemoveAll(dir)
 	}, nil
 }
+
+// Processes lists the live PostgreSQL processes whose command line names
+// dir: the way to prove that stopping left nothing behind.
+func Processes(dir string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if strings.Contains(string(stat), ") Z ") { // a zombie holds nothing
+			continue
+		}
+		if strings.Contains(string(cmdline), "postgres") && strings.Contains(string(cmdline), dir) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}

@@ -8,8 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -46,31 +44,6 @@ func exec1(t *testing.T, c *Cluster, q string) {
 	require.NoError(t, err)
 }
 
-// postgresRunningIn lists the pids of PostgreSQL processes whose command line
-// names dir: the way to prove no stray server is left.
-func postgresRunningIn(dir string) []int {
-	var pids []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if strings.Contains(string(stat), ") Z ") { // zombies hold nothing
-			continue
-		}
-		if strings.Contains(string(cmdline), "postgres") && strings.Contains(string(cmdline), dir) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
 func TestStartKeepsDataAcrossRestarts(t *testing.T) {
 	dir := shortTempDir(t)
 	ctx := context.Background()
@@ -86,7 +59,7 @@ func TestStartKeepsDataAcrossRestarts(t *testing.T) {
 		require.NotEqual(t, uint32(0), fi.Sys().(*syscall.Stat_t).Uid, "cluster dir must not belong to root")
 	}
 	require.NoError(t, c.Stop(ctx))
-	require.Empty(t, postgresRunningIn(dir), "Stop must leave no PostgreSQL process")
+	require.Empty(t, Processes(dir), "Stop must leave no PostgreSQL process")
 
 	start := time.Now()
 	c, err = Start(ctx, Options{Dir: dir})

@@ -1,0 +1,120 @@
+package account_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sciflow/sciflow/internal/account"
+	"github.com/sciflow/sciflow/internal/audit"
+	"github.com/sciflow/sciflow/internal/calendar"
+	"github.com/sciflow/sciflow/internal/dbtest"
+	"github.com/sciflow/sciflow/internal/engine"
+	"github.com/sciflow/sciflow/internal/errs"
+	"github.com/sciflow/sciflow/internal/identity"
+	"github.com/sciflow/sciflow/internal/postgres"
+	"github.com/sciflow/sciflow/internal/workflow"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+const secret = "account-test-secret-account-test!!"
+
+func service(t *testing.T) (*account.Service, *postgres.DB, *audit.Chain) {
+	t.Helper()
+	db := dbtest.New(t)
+	chain := audit.New(secret)
+	eng := engine.New(db, chain, calendar.New(), slog.New(slog.DiscardHandler))
+	defs, err := workflow.LoadDir(os.DirFS("../../workflows"))
+	require.NoError(t, err)
+	require.NoError(t, eng.Sync(context.Background(), defs))
+	return account.New(db, chain, eng, secret), db, chain
+}
+
+// trail is every account entry in the chain: kind, subject and the "via".
+func trail(t *testing.T, db *postgres.DB) []string {
+	t.Helper()
+	var rows []string
+	require.NoError(t, db.Select(&rows, `SELECT content FROM audit_log WHERE kind IN ('org.create', 'user.create', 'user.change') ORDER BY seq`))
+	var out []string
+	for _, r := range rows {
+		var e struct {
+			Kind string
+			Data map[string]any
+		}
+		require.NoError(t, json.Unmarshal([]byte(r), &e))
+		out = append(out, e.Kind+" "+fmtAny(e.Data["via"])+" "+fmtAny(e.Data["password"]))
+	}
+	return out
+}
+
+func fmtAny(v any) string {
+	if v == nil {
+		return "-"
+	}
+	return v.(string)
+}
+
+func TestEveryAccountChangeIsInTheTrail(t *testing.T) {
+	t.Parallel()
+	acc, db, chain := service(t)
+	ctx := context.Background()
+	org, err := acc.CreateOrg(ctx, nil, identity.Org{Name: "云阳县科学技术局", Kind: identity.Bureau})
+	require.NoError(t, err)
+	admin, err := acc.CreateUser(ctx, nil, account.NewUser{User: identity.User{Username: "admin", Name: "管理员", OrgID: org.ID,
+		Roles: []identity.Role{identity.Admin}}, Password: "Yunyang-2026!a"})
+	require.NoError(t, err)
+	leader, err := acc.CreateUser(ctx, &admin, account.NewUser{User: identity.User{Username: "leader", Name: "王局长", OrgID: org.Name,
+		Roles: []identity.Role{identity.Leader}}, Password: "Yunyang-2026!b"})
+	require.NoError(t, err)
+	_, err = acc.CreateUser(ctx, &leader, account.NewUser{User: identity.User{Username: "x", Name: "x", OrgID: org.ID,
+		Roles: []identity.Role{identity.Staff}}, Password: "Yunyang-2026!c"})
+	require.Equal(t, errs.Forbidden, errs.CodeOf(err), "a leader cannot create users")
+	_, err = acc.UpdateUser(ctx, &admin, "leader", account.UserChange{Roles: []identity.Role{identity.Leader, identity.Staff}})
+	require.NoError(t, err)
+	require.NoError(t, acc.SetPassword(ctx, nil, "leader", "Yunyang-2026!d"))
+	_, _, err = acc.IssueReset(ctx, &admin, "leader")
+	require.NoError(t, err)
+	_, err = acc.UpdateUser(ctx, &admin, "admin", account.UserChange{Roles: []identity.Role{identity.Staff}})
+	require.Equal(t, errs.Forbidden, errs.CodeOf(err), "no one changes their own roles")
+
+	require.Equal(t, []string{
+		"org.create console -",
+		"user.create console -",
+		"user.create api -",
+		"user.change api -",
+		"user.change - set",
+		"user.change - reset link issued",
+	}, trail(t, db))
+	r, err := chain.Verify(ctx, db)
+	require.NoError(t, err)
+	require.True(t, r.OK, "%+v", r.Problems)
+}
+
+func TestExpertProfile(t *testing.T) {
+	t.Parallel()
+	acc, db, _ := service(t)
+	ctx := context.Background()
+	org, err := acc.CreateOrg(ctx, nil, identity.Org{Name: "研究院", Kind: identity.Institute})
+	require.NoError(t, err)
+	tea, err := acc.CreateOrg(ctx, nil, identity.Org{Name: "茶业公司", Kind: identity.Enterprise, CreditCode: "911100007109288314"})
+	require.NoError(t, err)
+	u, err := acc.CreateUser(ctx, nil, account.NewUser{User: identity.User{Username: "expert", Name: "钱教授", OrgID: org.ID,
+		Roles: []identity.Role{identity.Expert}}, Password: "Yunyang-2026!e", Specialties: []string{"茶叶加工", "农业"},
+		ConflictOrgs: []string{"茶业公司"}})
+	require.NoError(t, err)
+	p, err := db.ExpertProfile(ctx, u.ID)
+	require.NoError(t, err)
+	require.Equal(t, []string{"农业", "茶叶加工"}, p.Specialties)
+	require.Equal(t, []string{tea.ID}, p.ConflictOrgs)
+
+	_, err = acc.CreateUser(ctx, nil, account.NewUser{User: identity.User{Username: "staffer", Name: "x", OrgID: org.ID,
+		Roles: []identity.Role{identity.Staff}}, Password: "Yunyang-2026!c", Specialties: []string{"农业"}})
+	require.Equal(t, errs.Invalid, errs.CodeOf(err), "only experts have specialties")
+	_, err = acc.CreateOrg(ctx, nil, identity.Org{Name: "冒名公司", Kind: identity.Enterprise, CreditCode: "911100007109288314"})
+	require.Contains(t, errs.As(err).Fields, "credit_code")
+}
