@@ -84,6 +84,12 @@ func (d *Definition) Diagram(english bool) []byte {
 			x, y := a.x+boxW/2, a.y
 			path = fmt.Sprintf("M%.1f,%.1f C%.1f,%.1f %.1f,%.1f %.1f,%.1f", x, y-8, x+50, y-30, x+50, y+30, x, y+8)
 			lx, ly = x+54, y+4
+		case math.Abs(z.y-a.y) < 1:
+			// Same row: dip below it, so the arrow does not run through boxes.
+			x1, x2, y := a.x, z.x, a.y+boxH/2
+			dip := 28 + 8*float64(i%3)
+			path = fmt.Sprintf("M%.1f,%.1f Q%.1f,%.1f %.1f,%.1f", x1, y, (x1+x2)/2, y+dip*2, x2, y)
+			lx, ly = (x1+x2)/2-20, y+dip+4
 		case z.y > a.y:
 			x1, y1, x2, y2 := a.x, a.y+boxH/2, z.x, z.y-boxH/2
 			path = fmt.Sprintf("M%.1f,%.1f L%.1f,%.1f", x1, y1, x2, y2)
