@@ -11,6 +11,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -92,8 +94,14 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := prepareDir(dir, owner); err != nil {
+	reachable, err := prepareDir(dir, owner)
+	if err != nil {
 		return nil, err
+	}
+	if !reachable {
+		if err := c.relocate(dir, owner); err != nil {
+			return nil, err
+		}
 	}
 	lock, err := lockDir(dir)
 	if errors.Is(err, errLocked) {
@@ -183,44 +191,75 @@ func clusterOwner(log *slog.Logger) (*osUser, error) {
 	return nil, errors.New("running as root and no unprivileged account (postgres or nobody) exists to run PostgreSQL: create one or run sciflow as a normal user")
 }
 
-// prepareDir creates dir and makes sure the cluster's owner can reach it.
-func prepareDir(dir string, owner *osUser) error {
+// prepareDir creates dir and checks that the cluster's owner can reach it:
+// reachable is false when a directory above it is closed to others (as
+// /root is), which we leave as the operator set it.
+func prepareDir(dir string, owner *osUser) (reachable bool, err error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+		return false, fmt.Errorf("create data dir: %w", err)
 	}
 	probe, err := os.CreateTemp(dir, ".probe-*")
 	if err != nil {
-		return fmt.Errorf("data dir %s is not writable: %w", dir, err)
+		return false, fmt.Errorf("data dir %s is not writable: %w", dir, err)
 	}
 	probe.Close()
 	os.Remove(probe.Name())
 	if owner == nil {
-		return nil
-	}
-	// The unprivileged owner must be able to traverse every directory above
-	// its cluster. We open up only the data dir itself (execute bit, no read);
-	// ancestors belong to the operator, so we name the one in the way instead.
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
-	if fi.Mode().Perm()&0o001 == 0 {
-		if err := os.Chmod(dir, fi.Mode().Perm()|0o001); err != nil {
-			return fmt.Errorf("let %s traverse data dir: %w", owner.name, err)
-		}
+		return true, nil
 	}
 	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
 		fi, err := os.Stat(p)
 		if err != nil {
-			return fmt.Errorf("data dir parent: %w", err)
+			return false, fmt.Errorf("data dir parent: %w", err)
 		}
 		if fi.Mode().Perm()&0o001 == 0 {
-			return fmt.Errorf("PostgreSQL runs as %s, which cannot enter %s: allow it (chmod o+x %s) or choose another SCIFLOW_DATA_DIR", owner.name, p, p)
+			return false, nil
 		}
 		if p == filepath.Dir(p) {
-			return nil
+			break
 		}
 	}
+	// Only the data dir itself is opened up, and only for traversal (no
+	// listing): the unprivileged owner must pass through it to its cluster.
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return false, fmt.Errorf("data dir: %w", err)
+	}
+	if fi.Mode().Perm()&0o001 == 0 {
+		if err := os.Chmod(dir, fi.Mode().Perm()|0o001); err != nil {
+			return false, fmt.Errorf("let %s traverse data dir: %w", owner.name, err)
+		}
+	}
+	return true, nil
+}
+
+// relocatedRoot is where clusters go whose data dir the unprivileged owner
+// cannot reach; one subdirectory per data dir, named by its path's hash.
+var relocatedRoot = "/var/lib/sciflow/clusters"
+
+// relocate keeps the cluster of an unreachable data dir (a checkout under
+// /root, say) in relocatedRoot instead, leaving a symlink in the data dir
+// so people find it. The lock, the secret and the log stay in the data dir.
+func (c *Cluster) relocate(dir string, owner *osUser) error {
+	if fi, err := os.Lstat(c.pgdata); err == nil && fi.IsDir() {
+		return fmt.Errorf("PostgreSQL runs as %s, which cannot reach %s: allow it to enter the directories above (chmod o+x) or choose another SCIFLOW_DATA_DIR", owner.name, c.pgdata)
+	}
+	sum := sha256.Sum256([]byte(dir))
+	home := filepath.Join(relocatedRoot, hex.EncodeToString(sum[:8]))
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		return fmt.Errorf("PostgreSQL runs as %s, which cannot reach %s, and %s cannot be created: %w", owner.name, dir, home, err)
+	}
+	link := c.pgdata
+	c.pgdata = filepath.Join(home, "pg")
+	if target, err := os.Readlink(link); err != nil || target != c.pgdata {
+		os.Remove(link)
+		if err := os.Symlink(c.pgdata, link); err != nil {
+			return fmt.Errorf("link the relocated cluster: %w", err)
+		}
+	}
+	c.log.Warn("the data dir is closed to the PostgreSQL account: keeping the cluster outside it",
+		"user", owner.name, "data_dir", dir, "cluster", c.pgdata)
+	return nil
 }
 
 func (c *Cluster) initdb(ctx context.Context, bin string, owner *osUser, noSync bool) error {

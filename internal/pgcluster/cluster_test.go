@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -154,4 +155,29 @@ func TestUnwritableDataDir(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, nil, 0o600))
 	_, err := Start(context.Background(), Options{Dir: filepath.Join(file, "data")})
 	require.ErrorContains(t, err, "create data dir")
+}
+
+// A data dir under a directory closed to others (a checkout in /root) cannot
+// hold a cluster that runs as postgres; as root the cluster moves out and
+// the data dir keeps a link to it.
+func TestUnreachableDataDir(t *testing.T) {
+	closed := shortTempDir(t) // MkdirTemp makes it 0700
+	dir := filepath.Join(closed, "data")
+	old := relocatedRoot
+	relocatedRoot = filepath.Join(shortTempDir(t), "clusters")
+	defer func() { relocatedRoot = old }()
+	require.NoError(t, os.Chmod(filepath.Dir(relocatedRoot), 0o755))
+
+	c, err := Start(context.Background(), Options{Dir: dir, NoSync: true})
+	require.NoError(t, err)
+	defer c.Stop(context.Background())
+	require.Equal(t, "1", query(t, c, `SELECT '1'`))
+	if os.Geteuid() == 0 {
+		require.True(t, strings.HasPrefix(c.pgdata, relocatedRoot), "cluster at %s", c.pgdata)
+		target, err := os.Readlink(filepath.Join(dir, "pg"))
+		require.NoError(t, err)
+		require.Equal(t, c.pgdata, target)
+	} else {
+		require.Equal(t, filepath.Join(dir, "pg"), c.pgdata, "a normal user runs the cluster itself, in place")
+	}
 }
