@@ -132,7 +132,7 @@ func toUserDetail(u identity.User) userDetailJSON {
 		OrgID: u.OrgID, Individual: u.Individual, Disabled: u.Disabled, CreatedAt: timeJSON(u.Created)}
 }
 
-// accountAdmin lets administrators manage accounts and auditors read them.
+// accountReader lets administrators and auditors read the accounts.
 func accountReader(c echo.Context) (*identity.User, error) {
 	u, err := currentUser(c)
 	if err != nil {
