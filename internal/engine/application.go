@@ -144,12 +144,9 @@ func (e *Engine) CreateIn(ctx context.Context, tx *postgres.Tx, actor *identity.
 	if err := tx.QueueEffect(ctx, "application.created", id, map[string]any{"workflow": def.Key, "state": def.Initial}); err != nil {
 		return Application{}, err
 	}
-	_, err = e.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindTransition, AtMicros: now.UnixMicro(), ActorID: actor.ID,
+	entry := audit.Entry{Kind: audit.KindTransition, AtMicros: now.UnixMicro(), ActorID: actor.ID,
 		ApplicationID: id, AppSeq: 1, Workflow: def.Key, WorkflowVersion: def.Version, Event: "create", To: def.Initial,
-		Data: map[string]any{"data_sha256": dataHash(in.Data)}})
-	if err != nil {
-		return Application{}, err
-	}
+		Data: map[string]any{"data_sha256": dataHash(in.Data)}}
 	app, err := tx.Application(ctx, actor, id)
 	if errs.CodeOf(err) == errs.NotFound {
 		app, err = tx.Application(ctx, nil, id) // created for someone else's sight (a child, say)
@@ -157,7 +154,15 @@ func (e *Engine) CreateIn(ctx context.Context, tx *postgres.Tx, actor *identity.
 	if err != nil {
 		return Application{}, err
 	}
-	return e.view(ctx, tx, actor, app, def)
+	view, err := e.view(ctx, actor, app, def, knownHistory([]audit.Recorded{{Entry: entry}}))
+	if err != nil {
+		return Application{}, err
+	}
+	// Last, so the chain's head stays locked only until the commit.
+	if _, err := e.chain.Append(ctx, tx, entry); err != nil {
+		return Application{}, err
+	}
+	return view, nil
 }
 
 // Get is one application as actor sees it; not found when they may not.
@@ -170,7 +175,7 @@ func (e *Engine) Get(ctx context.Context, actor *identity.User, id string) (Appl
 	if err != nil {
 		return Application{}, err
 	}
-	return e.view(ctx, e.db, actor, app, def)
+	return e.view(ctx, actor, app, def, storedHistory(ctx, e.db, app.ID))
 }
 
 // ListInput filters a list of applications.
@@ -191,7 +196,7 @@ func (e *Engine) List(ctx context.Context, actor *identity.User, in ListInput) (
 		if err != nil {
 			return nil, "", err
 		}
-		v, err := e.view(ctx, e.db, actor, a, def)
+		v, err := e.view(ctx, actor, a, def, storedHistory(ctx, e.db, a.ID))
 		if err != nil {
 			return nil, "", err
 		}
@@ -205,7 +210,26 @@ type historyReader interface {
 	History(ctx context.Context, appID string) ([]postgres.HistoryRow, error)
 }
 
-func (e *Engine) view(ctx context.Context, r historyReader, actor *identity.User, app postgres.Application, def *workflow.Definition) (Application, error) {
+// historyLoader yields an application's history when a view needs it (only
+// to list actions, and then once).
+type historyLoader func() ([]audit.Recorded, error)
+
+func storedHistory(ctx context.Context, r historyReader, appID string) historyLoader {
+	return func() ([]audit.Recorded, error) {
+		rows, err := r.History(ctx, appID)
+		if err != nil {
+			return nil, err
+		}
+		return decodeHistory(rows)
+	}
+}
+
+func knownHistory(h []audit.Recorded) historyLoader {
+	return func() ([]audit.Recorded, error) { return h, nil }
+}
+
+// view is app as actor sees it, with the actions actor may take now.
+func (e *Engine) view(ctx context.Context, actor *identity.User, app postgres.Application, def *workflow.Definition, history historyLoader) (Application, error) {
 	st, _ := def.State(app.State)
 	v := Application{ID: app.ID, Workflow: app.Workflow, WorkflowVersion: app.WorkflowVersion, State: app.State,
 		Version: app.Version, Data: app.Data, ParentID: app.ParentID, Created: app.Created, Updated: app.Updated,
@@ -219,31 +243,28 @@ func (e *Engine) view(ctx context.Context, r historyReader, actor *identity.User
 		// Administrators oversee the process, not the content: no form data.
 		v.Data = map[string]any{}
 	}
-	candidates := def.EventsFrom(app.State)
-	if actor == nil || len(candidates) == 0 {
+	if actor == nil {
 		return v, nil
 	}
 	var hist []audit.Recorded
-	histLoaded := false
-	env := e.guardEnv(ctx, actor, app, nil)
-	for _, ev := range candidates {
+	var env *workflow.Env
+	for _, ev := range def.EventsFrom(app.State) {
 		if ev.System || !ev.MayFire(app.ScopeRoles) {
 			continue
 		}
-		if !histLoaded {
-			rows, err := r.History(ctx, app.ID)
+		if env == nil {
+			h, err := history()
 			if err != nil {
 				return v, err
 			}
-			if hist, err = decodeHistory(rows); err != nil {
-				return v, err
-			}
-			histLoaded = true
+			hist = h
+			ge := e.guardEnv(ctx, actor, app, nil)
+			env = &ge
 		}
 		if separationOfDuties(def, app, ev, actor, hist) != nil {
 			continue
 		}
-		if passesGuards(ev, env, false) {
+		if passesGuards(ev, *env, false) {
 			v.Actions = append(v.Actions, Action{Event: ev.Key, Title: ev.Title})
 		}
 	}
@@ -328,16 +349,16 @@ func (e *Engine) Patch(ctx context.Context, actor *identity.User, id string, ver
 	if err != nil {
 		return Application{}, err
 	}
-	_, err = e.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindDataPatch, AtMicros: now.UnixMicro(), ActorID: actor.ID,
-		ApplicationID: app.ID, Workflow: app.Workflow, Data: map[string]any{"patch": patch, "data_sha256": dataHash(data)}})
-	if err != nil {
-		return Application{}, err
-	}
 	updated, err := tx.Application(ctx, actor, id)
 	if err != nil {
 		return Application{}, err
 	}
-	view, err := e.view(ctx, tx, actor, updated, def)
+	view, err := e.view(ctx, actor, updated, def, storedHistory(ctx, tx, id))
+	if err != nil {
+		return Application{}, err
+	}
+	_, err = e.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindDataPatch, AtMicros: now.UnixMicro(), ActorID: actor.ID,
+		ApplicationID: app.ID, Workflow: app.Workflow, Data: map[string]any{"patch": patch, "data_sha256": dataHash(data)}})
 	if err != nil {
 		return Application{}, err
 	}

@@ -209,21 +209,23 @@ func (e *Engine) fire(ctx context.Context, tx *postgres.Tx, actor *identity.User
 	if actor != nil {
 		entry.ActorID = actor.ID
 	}
-	rec, err := e.chain.Append(ctx, tx, entry)
-	if err != nil {
-		return FireResult{}, err
-	}
 	updated, err := tx.Application(ctx, actor, app.ID)
 	if errs.CodeOf(err) == errs.NotFound {
-		// The move took it out of the actor's sight (an applicant withdrawing
-		// a draft stays visible; this is for rules yet to come): show the
-		// state the actor caused, without actions.
+		// The move took it out of the actor's sight: show the state the
+		// actor caused, without actions.
 		updated, err = tx.Application(ctx, nil, app.ID)
 	}
 	if err != nil {
 		return FireResult{}, err
 	}
-	view, err := e.view(ctx, tx, actor, updated, def)
+	// The history the next actions are judged on is the one read under the
+	// lock plus this step; no second read.
+	view, err := e.view(ctx, actor, updated, def, knownHistory(append(hist, audit.Recorded{Entry: entry})))
+	if err != nil {
+		return FireResult{}, err
+	}
+	// Appending takes the chain's head lock, held until commit: it comes last.
+	rec, err := e.chain.Append(ctx, tx, entry)
 	if err != nil {
 		return FireResult{}, err
 	}
