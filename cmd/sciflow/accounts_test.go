@@ -37,6 +37,15 @@ func TestLoginThrottling(t *testing.T) {
 	code, _ = login(testPassword)
 	require.Equal(t, 429, code, "while throttled even the right password waits")
 
+	// Guessing from elsewhere does not shut the owner out: the same name
+	// from another address is judged on that address's own failures.
+	_, err = s.db.Exec(`UPDATE login_failures SET address = '203.0.113.9'`)
+	require.NoError(t, err)
+	code, _ = login(testPassword)
+	require.Equal(t, 200, code)
+	_, err = s.db.Exec(`UPDATE login_failures SET address = '127.0.0.1'`)
+	require.NoError(t, err)
+
 	// The window slides: once the failures are older than it, the right
 	// password works again (aged here rather than slept through).
 	_, err = s.db.Exec(`UPDATE login_failures SET at = at - interval '16 minutes'`)

@@ -16,13 +16,17 @@ import (
 )
 
 // Throttling: past these many failures within Window, sign-in answers 429
-// until the oldest of them ages out. Counting per address as well stops one
-// machine guessing across many accounts; the window, not a lock, makes sure
-// an attacker cannot keep a victim out for good.
+// until the oldest of them ages out. The tight limit is per name and
+// address, so guessing from one machine is slow while the account's owner,
+// signing in from elsewhere, is not shut out; the per-address limit stops
+// one machine guessing across many accounts; the much higher per-name limit
+// bounds guessing spread over many machines. The window slides, so nobody
+// is locked out for good.
 const (
-	Window          = 15 * time.Minute
-	MaxUserFailures = 20
-	MaxAddrFailures = 100
+	Window              = 15 * time.Minute
+	MaxUserAddrFailures = 20
+	MaxAddrFailures     = 100
+	MaxUserFailures     = 300
 )
 
 // TokenTTL is how long an API token lives.
@@ -141,11 +145,17 @@ func (s *Service) login(ctx context.Context, username, password, address string,
 // throttled is how long to wait before another attempt, or 0.
 func throttled(f postgres.LoginFailures, now time.Time) time.Duration {
 	var wait time.Duration
-	if f.ByUser >= MaxUserFailures && f.OldestUser != nil {
-		wait = max(wait, f.OldestUser.Add(Window).Sub(now))
-	}
-	if f.ByAddress >= MaxAddrFailures && f.OldestAddr != nil {
-		wait = max(wait, f.OldestAddr.Add(Window).Sub(now))
+	for _, limit := range []struct {
+		count, max int
+		oldest     *time.Time
+	}{
+		{f.ByUserAddr, MaxUserAddrFailures, f.OldestUserAddr},
+		{f.ByAddress, MaxAddrFailures, f.OldestAddr},
+		{f.ByUser, MaxUserFailures, f.OldestUser},
+	} {
+		if limit.count >= limit.max && limit.oldest != nil {
+			wait = max(wait, limit.oldest.Add(Window).Sub(now))
+		}
 	}
 	if wait > 0 && wait < time.Second {
 		wait = time.Second

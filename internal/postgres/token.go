@@ -68,21 +68,26 @@ func (tx *Tx) RecordLoginFailure(ctx context.Context, username, address string, 
 	return nil
 }
 
-// LoginFailures counts failures since a time, for a username and for an
-// address, and when the oldest counted one of each happened.
+// LoginFailures counts recent failures three ways, each with the time of
+// the oldest it counted: for this name from this address, for this name
+// from anywhere, and from this address for any name.
 type LoginFailures struct {
-	ByUser     int        `db:"by_user"`
-	ByAddress  int        `db:"by_address"`
-	OldestUser *time.Time `db:"oldest_user"`
-	OldestAddr *time.Time `db:"oldest_address"`
+	ByUserAddr     int        `db:"by_user_address"`
+	ByUser         int        `db:"by_user"`
+	ByAddress      int        `db:"by_address"`
+	OldestUserAddr *time.Time `db:"oldest_user_address"`
+	OldestUser     *time.Time `db:"oldest_user"`
+	OldestAddr     *time.Time `db:"oldest_address"`
 }
 
 // RecentLoginFailures counts failures since since.
 func (db *DB) RecentLoginFailures(ctx context.Context, username, address string, since time.Time) (LoginFailures, error) {
 	const q = `
 SELECT
+    count(*) FILTER (WHERE username = $1 AND address = $2) AS by_user_address,
     count(*) FILTER (WHERE username = $1) AS by_user,
     count(*) FILTER (WHERE address = $2) AS by_address,
+    min(at) FILTER (WHERE username = $1 AND address = $2) AS oldest_user_address,
     min(at) FILTER (WHERE username = $1) AS oldest_user,
     min(at) FILTER (WHERE address = $2) AS oldest_address
 FROM login_failures
