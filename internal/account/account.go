@@ -163,7 +163,7 @@ func (s *Service) CreateUser(ctx context.Context, actor *identity.User, n NewUse
 		return identity.User{}, errs.E(errs.Invalid, "所属单位不存在", "the organisation does not exist").Field("org", "不存在", "does not exist")
 	}
 	u.OrgID = org.ID
-	created, err := s.createUser(ctx, tx, actor, u, hash, via(actor))
+	created, err := s.createUser(ctx, tx, actor, u, hash, via(actor), nil)
 	if err != nil {
 		return identity.User{}, err
 	}
@@ -215,7 +215,7 @@ func checkRoles(roles []identity.Role) error {
 	return nil
 }
 
-func (s *Service) createUser(ctx context.Context, tx *postgres.Tx, actor *identity.User, u identity.User, hash, how string) (identity.User, error) {
+func (s *Service) createUser(ctx context.Context, tx *postgres.Tx, actor *identity.User, u identity.User, hash, how string, extra map[string]any) (identity.User, error) {
 	created, err := tx.CreateUser(ctx, u, hash)
 	if errs.CodeOf(err) == errs.Conflict {
 		return identity.User{}, errs.E(errs.Invalid, "用户名已被使用", "the username is taken").Field("username", "已被使用", "taken")
@@ -223,9 +223,12 @@ func (s *Service) createUser(ctx context.Context, tx *postgres.Tx, actor *identi
 	if err != nil {
 		return identity.User{}, err
 	}
-	_, err = s.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindUserCreate, ActorID: actorID(actor), Subject: created.ID,
-		Data: map[string]any{"username": created.Username, "roles": identity.RoleStrings(created.Roles), "org_id": created.OrgID,
-			"individual": created.Individual, "via": how}})
+	data := map[string]any{"username": created.Username, "roles": identity.RoleStrings(created.Roles), "org_id": created.OrgID,
+		"individual": created.Individual, "via": how}
+	for k, v := range extra {
+		data[k] = v
+	}
+	_, err = s.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindUserCreate, ActorID: actorID(actor), Subject: created.ID, Data: data})
 	return created, err
 }
 

@@ -118,3 +118,23 @@ func TestExpertProfile(t *testing.T) {
 	_, err = acc.CreateOrg(ctx, nil, identity.Org{Name: "冒名公司", Kind: identity.Enterprise, CreditCode: "911100007109288314"})
 	require.Contains(t, errs.As(err).Fields, "credit_code")
 }
+
+func TestRegistrationsPerAddressAreLimited(t *testing.T) {
+	t.Parallel()
+	acc, _, _ := service(t)
+	ctx := context.Background()
+	_, err := acc.CreateOrg(ctx, nil, identity.Org{Name: "云阳县人民医院", Kind: identity.Employer})
+	require.NoError(t, err)
+	reg := func(i int, addr string) error {
+		_, _, err := acc.Register(ctx, account.Registration{Kind: account.RegisterIndividual, Username: "talent" + string(rune('a'+i)),
+			Password: "Yunyang-2026!", Name: "人才", Phone: "13800000000", Employer: "云阳县人民医院", Address: addr})
+		return err
+	}
+	for i := range account.MaxRegistrations {
+		require.NoError(t, reg(i, "198.51.100.7"))
+	}
+	err = reg(account.MaxRegistrations, "198.51.100.7")
+	require.Equal(t, errs.TooMany, errs.CodeOf(err))
+	require.Positive(t, errs.As(err).RetryAfter)
+	require.NoError(t, reg(account.MaxRegistrations+1, "198.51.100.8"), "another address is not held back")
+}

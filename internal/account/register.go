@@ -4,6 +4,7 @@ import (
 	"context"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/sciflow/sciflow/internal/auth"
 	"github.com/sciflow/sciflow/internal/engine"
@@ -31,7 +32,17 @@ type Registration struct {
 	Parent     string
 	// Individual: the employer, which verifies the person's employment.
 	Employer string
+	// Address is where the registration came from, for throttling; it is
+	// recorded in the audit entry.
+	Address string
 }
+
+// Registrations from one address are limited, so that nobody can fill the
+// bureau's queue with made-up enterprises.
+const (
+	RegistrationWindow = time.Hour
+	MaxRegistrations   = 10
+)
 
 var phonePattern = regexp.MustCompile(`^[0-9+ -]{6,20}$`)
 
@@ -82,6 +93,16 @@ func (s *Service) Register(ctx context.Context, r Registration) (identity.User, 
 	if len(bad.Fields) > 0 {
 		return none, engine.Application{}, bad
 	}
+	now := s.Now()
+	count, oldest, err := s.db.RecentRegistrations(ctx, r.Address, now.Add(-RegistrationWindow))
+	if err != nil {
+		return none, engine.Application{}, err
+	}
+	if count >= MaxRegistrations {
+		e := errs.E(errs.TooMany, "注册过于频繁，请稍后再试", "too many registrations from here; try again later")
+		e.RetryAfter = max(oldest.Add(RegistrationWindow).Sub(now), time.Second)
+		return none, engine.Application{}, e
+	}
 	hash, err := auth.HashPassword(r.Password)
 	if err != nil {
 		return none, engine.Application{}, err
@@ -117,7 +138,7 @@ func (s *Service) Register(ctx context.Context, r Registration) (identity.User, 
 		u.OrgID, u.Individual = org.ID, true
 		data["org_name"], data["employer"] = org.Name, org.Name
 	}
-	created, err := s.createUser(ctx, tx, nil, u, hash, "registration")
+	created, err := s.createUser(ctx, tx, nil, u, hash, "registration", map[string]any{"address": r.Address})
 	if err != nil {
 		return none, engine.Application{}, err
 	}

@@ -22,6 +22,7 @@ type registrationRequest struct {
 	CreditCode string `json:"credit_code"`
 	Parent     string `json:"parent"`
 	Employer   string `json:"employer"`
+	Address    string `json:"-"`
 }
 
 // register is self-service registration, open to anyone.
@@ -30,6 +31,7 @@ func (s *Server) register(c echo.Context) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
+	req.Address = c.RealIP()
 	u, app, err := s.accounts.Register(c.Request().Context(), account.Registration(req))
 	if err != nil {
 		return err

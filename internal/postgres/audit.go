@@ -168,3 +168,19 @@ func (db *DB) AuditEntries(ctx context.Context, f AuditQuery) ([]AuditRow, error
 	}
 	return out, nil
 }
+
+// RecentRegistrations counts self-registrations from address since since,
+// and when the oldest of them was; the audit log is their record.
+func (db *DB) RecentRegistrations(ctx context.Context, address string, since time.Time) (int, time.Time, error) {
+	const q = `
+SELECT count(*), coalesce(min(at), now()) FROM audit_log
+WHERE kind = 'user.create' AND at > $2
+  AND content::jsonb -> 'data' ->> 'via' = 'registration'
+  AND content::jsonb -> 'data' ->> 'address' = $1`
+	var n int
+	var oldest time.Time
+	if err := db.QueryRowxContext(ctx, q, address, since).Scan(&n, &oldest); err != nil {
+		return 0, time.Time{}, mapError("count registrations", err)
+	}
+	return n, oldest, nil
+}

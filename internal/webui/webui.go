@@ -248,7 +248,8 @@ func (ui *UI) register(c echo.Context) error {
 	}
 	_, _, err = ui.Accounts.Register(c.Request().Context(), account.Registration{Kind: d.Form["kind"],
 		Username: d.Form["username"], Password: c.FormValue("password"), Name: d.Form["name"], Phone: d.Form["phone"],
-		OrgName: d.Form["org_name"], CreditCode: d.Form["credit_code"], Parent: d.Form["parent"], Employer: d.Form["employer"]})
+		OrgName: d.Form["org_name"], CreditCode: d.Form["credit_code"], Parent: d.Form["parent"], Employer: d.Form["employer"],
+		Address: c.RealIP()})
 	if err != nil {
 		status, ok := failed(&d, err)
 		if !ok {
