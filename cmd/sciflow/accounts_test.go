@@ -269,3 +269,11 @@ func TestBrowserRegistration(t *testing.T) {
 	require.Equal(t, 201, code, page)
 	require.Contains(t, page, "registered")
 }
+
+func TestHugeFormIsRefused(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	b := newBrowser(t, s.url)
+	code, _ := b.post("/login", url.Values{"username": {strings.Repeat("x", 2<<20)}})
+	require.Equal(t, 413, code, "the site's upload limit is 1 MiB")
+}

@@ -99,6 +99,11 @@ func New(d Deps) *Server {
 	}))
 	e.Use(middleware.Recover())
 	e.Use(securityHeaders)
+	// No request body may exceed the largest upload plus its form overhead;
+	// JSON bodies have their own, smaller limit.
+	if d.MaxUpload > 0 {
+		e.Use(middleware.BodyLimit(strconv.FormatInt(d.MaxUpload+64<<10, 10) + "B"))
+	}
 	if d.Sessions != nil {
 		e.Use(echo.WrapMiddleware(d.Sessions.Manager.LoadAndSave))
 	}
