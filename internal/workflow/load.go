@@ -271,10 +271,10 @@ func (p *parser) roles(items []pos, what string) []identity.Role {
 		switch {
 		case !slices.Contains(identity.Roles, r):
 			p.errorf(it.Line, "unknown role %q in %s", it.V, what)
-		case r == identity.Admin:
-			// Separation of duties: administrators run the system, they do
-			// not decide on applications.
-			p.errorf(it.Line, "role admin may not act in workflows (%s)", what)
+		case r == identity.Admin || r == identity.Auditor:
+			// Separation of duties: administrators run the system and
+			// auditors oversee it; neither decides on applications.
+			p.errorf(it.Line, "role %s may not act in workflows (%s)", r, what)
 		default:
 			out = append(out, r)
 		}
