@@ -198,7 +198,7 @@ func (s *Service) checkNewUser(n NewUser) (identity.User, error) {
 }
 
 // checkRoles enforces separation of duties at the account level: the
-// administrator role stands alone.
+// administrator and the auditor hold no other role.
 func checkRoles(roles []identity.Role) error {
 	if len(roles) == 0 {
 		return errs.E(errs.Invalid, "至少需要一个角色", "at least one role is required").Field("roles", "必填", "required")
@@ -208,9 +208,11 @@ func checkRoles(roles []identity.Role) error {
 			return errs.E(errs.Invalid, "未知的角色："+string(r), "unknown role: "+string(r)).Field("roles", "未知的角色", "unknown role")
 		}
 	}
-	if slices.Contains(roles, identity.Admin) && len(roles) > 1 {
-		return errs.E(errs.Invalid, "系统管理员不能兼任其他角色", "an administrator may hold no other role").
-			Field("roles", "管理员角色须单独授予", "admin must stand alone")
+	for _, alone := range []identity.Role{identity.Admin, identity.Auditor} {
+		if slices.Contains(roles, alone) && len(roles) > 1 {
+			return errs.E(errs.Invalid, "系统管理员和审计人员不能兼任其他角色", "administrators and auditors may hold no other role").
+				Field("roles", string(alone)+" 须单独授予", string(alone)+" must stand alone")
+		}
 	}
 	return nil
 }

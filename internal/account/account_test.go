@@ -79,6 +79,8 @@ func TestEveryAccountChangeIsInTheTrail(t *testing.T) {
 	require.NoError(t, acc.SetPassword(ctx, nil, "leader", "Yunyang-2026!d"))
 	_, _, err = acc.IssueReset(ctx, &admin, "leader")
 	require.NoError(t, err)
+	_, err = acc.UpdateUser(ctx, &admin, "leader", account.UserChange{Roles: []identity.Role{identity.Leader, identity.Auditor}})
+	require.Equal(t, errs.Invalid, errs.CodeOf(err), "an auditor audits nobody's decisions but others'")
 	_, err = acc.UpdateUser(ctx, &admin, "admin", account.UserChange{Roles: []identity.Role{identity.Staff}})
 	require.Equal(t, errs.Forbidden, errs.CodeOf(err), "no one changes their own roles")
 
