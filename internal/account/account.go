@@ -6,10 +6,6 @@ package account
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"slices"
 	"strings"
 	"time"
@@ -363,11 +359,10 @@ func (s *Service) IssueReset(ctx context.Context, actor *identity.User, ref stri
 	if err := requireAdmin(actor); err != nil {
 		return "", time.Time{}, err
 	}
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
+	token, err = auth.RandomToken()
+	if err != nil {
 		return "", time.Time{}, err
 	}
-	token = base64.RawURLEncoding.EncodeToString(b)
 	tx, err := s.db.Begin(ctx)
 	if err != nil {
 		return "", time.Time{}, err
@@ -419,10 +414,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) (id
 }
 
 func (s *Service) resetHash(token string) []byte {
-	m := hmac.New(sha256.New, s.secret)
-	m.Write([]byte("sciflow password reset\x00"))
-	m.Write([]byte(token))
-	return m.Sum(nil)
+	return auth.Digest(s.secret, "password reset", token)
 }
 
 // SubmitGate refuses submissions from a self-registered account whose

@@ -2,9 +2,7 @@ package auth
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/base64"
 	"net/http"
 	"time"
 
@@ -59,7 +57,11 @@ func (s *Sessions) SignIn(ctx context.Context, u identity.User) error {
 	}
 	s.Manager.Put(ctx, sessionUser, u.ID)
 	s.Manager.Put(ctx, sessionAuthAt, time.Now().UnixMicro())
-	s.Manager.Put(ctx, sessionCSRF, newCSRF())
+	csrf, err := RandomToken()
+	if err != nil {
+		return err
+	}
+	s.Manager.Put(ctx, sessionCSRF, csrf)
 	return nil
 }
 
@@ -89,23 +91,20 @@ func (s *Sessions) User(ctx context.Context) (*identity.User, error) {
 
 // CSRF is the session's CSRF token, created on first use; forms carry it
 // in a hidden field, scripts in the X-CSRF-Token header.
-func (s *Sessions) CSRF(ctx context.Context) string {
+func (s *Sessions) CSRF(ctx context.Context) (string, error) {
 	tok := s.Manager.GetString(ctx, sessionCSRF)
 	if tok == "" {
-		tok = newCSRF()
+		var err error
+		if tok, err = RandomToken(); err != nil {
+			return "", err
+		}
 		s.Manager.Put(ctx, sessionCSRF, tok)
 	}
-	return tok
+	return tok, nil
 }
 
 // CheckCSRF reports whether token is the session's CSRF token.
 func (s *Sessions) CheckCSRF(ctx context.Context, token string) bool {
 	want := s.Manager.GetString(ctx, sessionCSRF)
 	return want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(token)) == 1
-}
-
-func newCSRF() string {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }

@@ -102,8 +102,8 @@ func (ui *UI) data(c echo.Context, zh, en string) (pageData, error) {
 		return d, err
 	}
 	d.User = u
-	d.CSRF = ui.Sessions.CSRF(ctx)
-	return d, nil
+	d.CSRF, err = ui.Sessions.CSRF(ctx)
+	return d, err
 }
 
 // render executes into a buffer first, so a template error becomes a clean
