@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"sort"
 	"strings"
 
 	"github.com/sciflow/sciflow/internal/account"
@@ -60,6 +61,7 @@ func explain(err error) string {
 	for k, v := range de.Fields {
 		parts = append(parts, k+": "+v.En)
 	}
+	sort.Strings(parts) // the same error reads the same every time
 	if len(parts) > 0 {
 		msg += " (" + strings.Join(parts, "; ") + ")"
 	}

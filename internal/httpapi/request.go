@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -89,13 +90,7 @@ func jsonType(goKind string) string {
 // a filter should not silently return everything.
 func checkQuery(c echo.Context, allowed ...string) error {
 	for k := range c.QueryParams() {
-		ok := false
-		for _, a := range allowed {
-			if k == a {
-				ok = true
-			}
-		}
-		if !ok {
+		if !slices.Contains(allowed, k) {
 			return errs.E(errs.BadRequest, "未知的参数："+k, "unknown parameter: "+k).Field(k, "未知的参数", "unknown parameter")
 		}
 	}

@@ -3,7 +3,6 @@
 package identity
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -133,9 +132,6 @@ func RoleStrings(rs []Role) []string {
 	}
 	return out
 }
-
-// String shows a user in logs and errors.
-func (u User) String() string { return fmt.Sprintf("%s (%s)", u.Username, u.ID) }
 
 // CheckPasswordPolicy is the rule for real accounts: at least 10 characters,
 // at least two kinds among letters, digits and symbols, and not built on the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
 
 	"github.com/sciflow/sciflow/internal/errs"
 	"time"
@@ -140,7 +141,7 @@ func (db *DB) AuditEntries(ctx context.Context, f AuditQuery) ([]AuditRow, error
 	args := []any{f.AfterSeq}
 	add := func(cond string, v any) {
 		args = append(args, v)
-		q += " AND " + cond + itoa(len(args))
+		q += " AND " + cond + strconv.Itoa(len(args))
 	}
 	if f.ActorID != "" {
 		add("actor_id = $", f.ActorID)
@@ -161,7 +162,7 @@ func (db *DB) AuditEntries(ctx context.Context, f AuditQuery) ([]AuditRow, error
 		add("at < $", f.To)
 	}
 	args = append(args, f.Limit)
-	q += " ORDER BY seq LIMIT $" + itoa(len(args))
+	q += " ORDER BY seq LIMIT $" + strconv.Itoa(len(args))
 	var out []AuditRow
 	if err := db.SelectContext(ctx, &out, q, args...); err != nil {
 		return nil, mapError("list audit entries", err)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -141,8 +140,6 @@ func mapError(op string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 func isNotFound(err error) bool { return errs.CodeOf(err) == errs.NotFound }
 

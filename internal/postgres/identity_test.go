@@ -66,7 +66,7 @@ func TestUsers(t *testing.T) {
 	_, err = db.CreateUser(ctx, identity.User{Username: "bad", Name: "x", OrgID: org.ID, Roles: []identity.Role{"wizard"}}, "h")
 	require.Error(t, err, "the database refuses unknown roles")
 
-	n, err := db.CountUsers(ctx)
-	require.NoError(t, err)
-	require.Equal(t, 1, n)
+	var n int
+	require.NoError(t, db.GetContext(ctx, &n, `SELECT count(*) FROM users`))
+	require.Equal(t, 1, n, "the refused inserts left nothing behind")
 }

@@ -129,15 +129,6 @@ func (tx *Tx) SetPasswordHash(ctx context.Context, userID, hash string, at time.
 	return nil
 }
 
-// CountUsers counts every account, enabled or not.
-func (db *DB) CountUsers(ctx context.Context) (int, error) {
-	var n int
-	if err := db.GetContext(ctx, &n, `SELECT count(*) FROM users`); err != nil {
-		return 0, mapError("count users", err)
-	}
-	return n, nil
-}
-
 // ExpertProfile is what an expert knows and whom they must not review.
 type ExpertProfile struct {
 	Specialties  []string

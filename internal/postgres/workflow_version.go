@@ -80,21 +80,3 @@ func (db *DB) WorkflowVersion(ctx context.Context, key string, version int) (Wor
 	}
 	return toWorkflowVersion(r)
 }
-
-// WorkflowVersions lists the versions of key, oldest first, without sources.
-func (db *DB) WorkflowVersions(ctx context.Context, key string) ([]WorkflowVersion, error) {
-	const q = `SELECT key, version, hash, '{}'::jsonb AS source, created_at FROM workflow_versions WHERE key = $1 ORDER BY version`
-	var rows []workflowVersionRow
-	if err := db.SelectContext(ctx, &rows, q, key); err != nil {
-		return nil, mapError("list workflow versions", err)
-	}
-	out := make([]WorkflowVersion, 0, len(rows))
-	for _, r := range rows {
-		v, err := toWorkflowVersion(r)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, nil
-}

@@ -44,12 +44,7 @@ var pageNames = []string{"index", "login", "register", "reset", "done"}
 func New(d Deps) (*UI, error) {
 	funcs := template.FuncMap{
 		// t picks the Chinese or English text.
-		"t": func(en bool, zh, english string) string {
-			if en {
-				return english
-			}
-			return zh
-		},
+		"t": func(en bool, zh, english string) string { return errs.Text{Zh: zh, En: english}.In(en) },
 		// field passes one form field's error to the field-error template.
 		"field": func(errors map[string]string, name string) map[string]any {
 			return map[string]any{"Errors": errors, "Name": name}
@@ -306,9 +301,4 @@ func english(c echo.Context) bool {
 	return httpapi.English(c.Request())
 }
 
-func pick(en bool, zh, english string) string {
-	if en {
-		return english
-	}
-	return zh
-}
+func pick(en bool, zh, english string) string { return errs.Text{Zh: zh, En: english}.In(en) }
