@@ -147,10 +147,7 @@ func (e *Engine) CreateIn(ctx context.Context, tx *postgres.Tx, actor *identity.
 	entry := audit.Entry{Kind: audit.KindTransition, AtMicros: now.UnixMicro(), ActorID: actor.ID,
 		ApplicationID: id, AppSeq: 1, Workflow: def.Key, WorkflowVersion: def.Version, Event: "create", To: def.Initial,
 		Data: map[string]any{"data_sha256": dataHash(in.Data)}}
-	app, err := tx.Application(ctx, actor, id)
-	if errs.CodeOf(err) == errs.NotFound {
-		app, err = tx.Application(ctx, nil, id) // created for someone else's sight (a child, say)
-	}
+	app, err := readBack(ctx, tx, actor, id)
 	if err != nil {
 		return Application{}, err
 	}
@@ -398,4 +395,16 @@ func mergePatch(target, patch map[string]any) map[string]any {
 // what it says.
 func oversightOnly(scope []identity.Role) bool {
 	return len(scope) > 0 && !slices.ContainsFunc(scope, func(r identity.Role) bool { return r != identity.Admin })
+}
+
+// readBack reads an application the actor has just written, as the actor
+// sees it. When the write took it out of their sight (a child created for
+// another organisation, a move to a state they may not see), they still get
+// the result of what they did, through no role, so with no actions.
+func readBack(ctx context.Context, tx *postgres.Tx, actor *identity.User, id string) (postgres.Application, error) {
+	app, err := tx.Application(ctx, actor, id)
+	if errs.CodeOf(err) == errs.NotFound {
+		return tx.Application(ctx, nil, id)
+	}
+	return app, err
 }

@@ -171,7 +171,7 @@ func TestFiringRefusals(t *testing.T) {
 	_, err = w.fire("rival", app.ID, "submit", "", nil)
 	require.Equal(t, errs.NotFound, code(err), "another enterprise sees nothing")
 	_, err = w.fire("admin", app.ID, "submit", "", nil)
-	require.Equal(t, errs.NotFound, code(err), "administrators see no applications")
+	require.Equal(t, errs.NotFound, code(err), "administrators do not see drafts")
 	_, err = w.fire("applicant", app.ID, "pass", "", nil)
 	require.Equal(t, errs.Conflict, code(err), "not possible from draft")
 	_, err = w.fire("applicant", app.ID, "fly", "", nil)

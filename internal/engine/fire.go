@@ -209,12 +209,7 @@ func (e *Engine) fire(ctx context.Context, tx *postgres.Tx, actor *identity.User
 	if actor != nil {
 		entry.ActorID = actor.ID
 	}
-	updated, err := tx.Application(ctx, actor, app.ID)
-	if errs.CodeOf(err) == errs.NotFound {
-		// The move took it out of the actor's sight: show the state the
-		// actor caused, without actions.
-		updated, err = tx.Application(ctx, nil, app.ID)
-	}
+	updated, err := readBack(ctx, tx, actor, app.ID)
 	if err != nil {
 		return FireResult{}, err
 	}
