@@ -187,13 +187,30 @@ func (e *Engine) List(ctx context.Context, actor *identity.User, in ListInput) (
 	if err != nil {
 		return nil, "", err
 	}
+	// The first item that needs its history (to list actions) loads the
+	// whole page's in one query.
+	var page map[string][]postgres.HistoryRow
+	pageHistory := func(id string) historyLoader {
+		return func() ([]audit.Recorded, error) {
+			if page == nil {
+				ids := make([]string, len(apps))
+				for i, a := range apps {
+					ids[i] = a.ID
+				}
+				if page, err = e.db.Histories(ctx, ids); err != nil {
+					return nil, err
+				}
+			}
+			return decodeHistory(page[id])
+		}
+	}
 	out := make([]Application, 0, len(apps))
 	for _, a := range apps {
 		def, err := e.Definition(ctx, a.Workflow, a.WorkflowVersion)
 		if err != nil {
 			return nil, "", err
 		}
-		v, err := e.view(ctx, actor, a, def, storedHistory(ctx, e.db, a.ID))
+		v, err := e.view(ctx, actor, a, def, pageHistory(a.ID))
 		if err != nil {
 			return nil, "", err
 		}

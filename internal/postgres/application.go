@@ -376,20 +376,36 @@ func (db *DB) History(ctx context.Context, appID string) ([]HistoryRow, error) {
 // HistoryRow is one transition entry and its actor's login.
 type HistoryRow struct {
 	AuditRow
+	ApplicationID string         `db:"application_id"`
 	ActorUsername sql.NullString `db:"actor_username"`
 }
 
-func history(ctx context.Context, q sqlx.QueryerContext, appID string) ([]HistoryRow, error) {
-	const query = `
-SELECT l.seq, l.content, l.prev_hash, l.hash, u.username AS actor_username
+const historyQuery = `
+SELECT l.seq, l.content, l.prev_hash, l.hash, l.application_id, u.username AS actor_username
 FROM audit_log l LEFT JOIN users u ON u.id = l.actor_id
-WHERE l.application_id = $1 AND l.kind = 'transition'
-ORDER BY l.app_seq`
+WHERE l.application_id = ANY ($1::uuid[]) AND l.kind = 'transition'
+ORDER BY l.application_id, l.app_seq`
+
+func history(ctx context.Context, q sqlx.QueryerContext, appID string) ([]HistoryRow, error) {
 	var rows []HistoryRow
-	if err := sqlx.SelectContext(ctx, q, &rows, query, appID); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &rows, historyQuery, pq.StringArray{appID}); err != nil {
 		return nil, mapError("read history", err)
 	}
 	return rows, nil
+}
+
+// Histories reads the histories of several applications in one query, by
+// application id, for a page of a list.
+func (db *DB) Histories(ctx context.Context, appIDs []string) (map[string][]HistoryRow, error) {
+	var rows []HistoryRow
+	if err := db.SelectContext(ctx, &rows, historyQuery, pq.StringArray(appIDs)); err != nil {
+		return nil, mapError("read histories", err)
+	}
+	out := make(map[string][]HistoryRow, len(appIDs))
+	for _, r := range rows {
+		out[r.ApplicationID] = append(out[r.ApplicationID], r)
+	}
+	return out, nil
 }
 
 func isUUID(s string) bool {
