@@ -14,6 +14,8 @@ func auditCommand(ctx context.Context, e *env, args []string) error {
 	if err := parse(flags(e, "audit verify"), args[1:]); err != nil {
 		return err
 	}
+	// Not withSystem: verifying the trail must not depend on the workflow
+	// files loading (nor store a new version of them as a side effect).
 	cfg, log, err := commandSetup(e)
 	if err != nil {
 		return err
