@@ -228,6 +228,8 @@ func migrationsHash() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("hash migrations: %w", err)
 	}
+	// River's tables come from its own migrations, applied after ours.
+	fmt.Fprintf(h, "river\x00%d", postgres.RiverSchemaVersion())
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/lib/pq"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"github.com/riverqueue/river"
 
 	"github.com/sciflow/sciflow/internal/errs"
 	"github.com/sciflow/sciflow/migrations"
@@ -24,6 +25,7 @@ import (
 // DB is the storage handle every service method hangs off.
 type DB struct {
 	*sqlx.DB
+	jobs *river.Client[*sql.Tx]
 }
 
 // Open connects to dsn and waits (up to the context's deadline) for the
@@ -37,7 +39,12 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	sqldb.SetMaxOpenConns(20)
 	sqldb.SetMaxIdleConns(10)
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
-	db := &DB{DB: sqlx.NewDb(sqldb, "postgres")}
+	jobs, err := newJobClient(sqldb)
+	if err != nil {
+		sqldb.Close()
+		return nil, err
+	}
+	db := &DB{DB: sqlx.NewDb(sqldb, "postgres"), jobs: jobs}
 	for {
 		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err = db.PingContext(pingCtx)
@@ -99,7 +106,7 @@ func migrate(ctx context.Context, db *sql.DB, fsys fs.FS, log *slog.Logger) erro
 	for _, r := range results {
 		log.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "took", r.Duration)
 	}
-	return nil
+	return migrateRiver(ctx, db, log)
 }
 
 func latestVersion(p *goose.Provider) int64 {

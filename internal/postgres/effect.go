@@ -2,24 +2,8 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"time"
 )
-
-// QueueEffect records a side effect in the outbox, in the transaction that
-// causes it: it happens if and only if the transaction commits.
-func (tx *Tx) QueueEffect(ctx context.Context, topic, appID string, payload any) error {
-	raw, err := json.Marshal(payload)
-	if err != nil {
-		return fmt.Errorf("encode effect: %w", err)
-	}
-	const q = `INSERT INTO outbox (topic, application_id, payload) VALUES ($1, $2, $3)`
-	if _, err := tx.ExecContext(ctx, q, topic, nullString(appID), raw); err != nil {
-		return mapError("queue effect", err)
-	}
-	return nil
-}
 
 // ReplaceTimers ends the application's pending timers and, when due is set,
 // schedules event for when it falls due in state.

@@ -6,12 +6,14 @@ import (
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
 )
 
 // Tx is one database transaction; the service method that begins it commits
 // it, and defers Rollback so that every early return undoes its work.
 type Tx struct {
 	*sqlx.Tx
+	jobs *river.Client[*sql.Tx]
 }
 
 // Begin starts a transaction.
@@ -20,7 +22,7 @@ func (db *DB) Begin(ctx context.Context) (*Tx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
-	return &Tx{Tx: tx}, nil
+	return &Tx{Tx: tx, jobs: db.jobs}, nil
 }
 
 // Snapshot starts a read-only transaction that sees one consistent state of
@@ -30,7 +32,7 @@ func (db *DB) Snapshot(ctx context.Context) (*Tx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin snapshot: %w", err)
 	}
-	return &Tx{Tx: tx}, nil
+	return &Tx{Tx: tx, jobs: db.jobs}, nil
 }
 
 // Commit ends the transaction, keeping its work.
