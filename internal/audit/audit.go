@@ -30,6 +30,18 @@ const (
 	KindOrgCreate   = "org.create"
 	KindUserCreate  = "user.create"
 	KindUserChange  = "user.change"
+	// KindCalendarOverride: a local working-day override set or removed.
+	KindCalendarOverride = "calendar.override"
+	// Staged review: a reviewer's decision, its recall, a recusal, a task
+	// handed to someone else, a reviewer added, an expert draw, the answers
+	// to a send back's questions.
+	KindReviewDecision = "review.decision"
+	KindReviewRecall   = "review.recall"
+	KindReviewRecuse   = "review.recuse"
+	KindReviewDelegate = "review.delegate"
+	KindReviewAssign   = "review.assign"
+	KindExpertDraw     = "review.draw"
+	KindAnswer         = "review.answer"
 )
 
 // Entry is what one audited action records. Its JSON form is what the hash

@@ -263,7 +263,7 @@ func (e *Engine) view(ctx context.Context, actor *identity.User, app postgres.Ap
 	var hist []audit.Recorded
 	var env *workflow.Env
 	for _, ev := range def.EventsFrom(app.State) {
-		if ev.System || !ev.MayFire(app.ScopeRoles) {
+		if ev.System || !ev.MayFire(app.ScopeRoles) || st != nil && st.Review != nil && st.Review.DecidesBy(ev.Key) {
 			continue
 		}
 		if env == nil {

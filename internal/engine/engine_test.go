@@ -158,7 +158,7 @@ func TestHappyPath(t *testing.T) {
 
 	r := w.verify()
 	require.True(t, r.OK, "%+v", r.Problems)
-	require.EqualValues(t, 5+2, r.Checked, "five transitions and the two workflow versions")
+	require.EqualValues(t, 5+3, r.Checked, "five transitions and the three workflow versions")
 }
 
 func TestFiringRefusals(t *testing.T) {

@@ -28,6 +28,8 @@ type FireInput struct {
 	ExpectedVersion *int
 	// IdempotencyKey makes a repeated request return the first answer.
 	IdempotencyKey string
+	// Questions are asked of the applicant by an event that sends back.
+	Questions []string
 }
 
 // FireResult is the application after the event and the step it took.
@@ -76,7 +78,7 @@ func (e *Engine) Fire(ctx context.Context, actor *identity.User, appID string, i
 	if err != nil {
 		return FireResult{}, err
 	}
-	res, err := e.fire(ctx, tx, actor, app, in)
+	res, err := e.fire(ctx, tx, actor, app, in, fireOpts{})
 	if err != nil {
 		return FireResult{}, err
 	}
@@ -95,8 +97,28 @@ func (e *Engine) Fire(ctx context.Context, actor *identity.User, appID string, i
 	return res, nil
 }
 
+// fireOpts is what the engine adds when it fires an event itself.
+type fireOpts struct {
+	// outcome is set when a review stage's policy fires its outcome.
+	outcome *stageOutcome
+	// hist is the history already read under the lock; nil reads it.
+	hist []audit.Recorded
+	// before are audit entries of the same change (the deciding vote) that
+	// precede the transition in the chain.
+	before []audit.Entry
+}
+
+// stageOutcome is a review stage's decision, recorded with the transition
+// it fires so that the history says who decided and on what tally.
+type stageOutcome struct {
+	summary   map[string]any
+	decidedBy []string
+	// askedBy asks the questions of a send back chosen by a reviewer.
+	askedBy string
+}
+
 // fire does the checks and the move on an application locked in tx.
-func (e *Engine) fire(ctx context.Context, tx *postgres.Tx, actor *identity.User, app postgres.Application, in FireInput) (FireResult, error) {
+func (e *Engine) fire(ctx context.Context, tx *postgres.Tx, actor *identity.User, app postgres.Application, in FireInput, opts fireOpts) (FireResult, error) {
 	def, err := e.Definition(ctx, app.Workflow, app.WorkflowVersion)
 	if err != nil {
 		return FireResult{}, err
@@ -114,24 +136,30 @@ func (e *Engine) fire(ctx context.Context, tx *postgres.Tx, actor *identity.User
 		return FireResult{}, errs.E(errs.Conflict, fmt.Sprintf("当前状态（%s）下不能执行“%s”", stateTitle(def, app.State).Zh, ev.Title.Zh),
 			fmt.Sprintf("%q is not possible in the current state (%s)", ev.Title.En, stateTitle(def, app.State).En))
 	}
+	from, _ := def.State(app.State)
 	switch {
-	case actor == nil && !ev.System:
+	case actor == nil && !ev.System && opts.outcome == nil:
 		return FireResult{}, fmt.Errorf("system may not fire %s: it is not a system event", ev.Key)
 	case actor != nil && !ev.MayFire(app.ScopeRoles):
 		return FireResult{}, errs.E(errs.Forbidden, "您无权执行“"+ev.Title.Zh+"”", "you may not "+strings.ToLower(ev.Title.En))
+	case actor != nil && from.Review != nil && from.Review.DecidesBy(ev.Key):
+		return FireResult{}, errs.E(errs.Forbidden, "“"+from.Title.Zh+"”环节由评审任务决定，请在待办任务中作出决定",
+			from.Title.En+" is decided through its review tasks: decide in your task list")
 	}
 	if actor != nil && e.SubmitGate != nil && submits(def, app, ev) {
 		if err := e.SubmitGate(ctx, tx, actor); err != nil {
 			return FireResult{}, err
 		}
 	}
-	rows, err := tx.History(ctx, app.ID)
-	if err != nil {
-		return FireResult{}, err
-	}
-	hist, err := decodeHistory(rows)
-	if err != nil {
-		return FireResult{}, err
+	hist := opts.hist
+	if hist == nil {
+		rows, err := tx.History(ctx, app.ID)
+		if err != nil {
+			return FireResult{}, err
+		}
+		if hist, err = decodeHistory(rows); err != nil {
+			return FireResult{}, err
+		}
 	}
 	if actor != nil {
 		if err := separationOfDuties(def, app, ev, actor, hist); err != nil {
@@ -139,11 +167,17 @@ func (e *Engine) fire(ctx context.Context, tx *postgres.Tx, actor *identity.User
 		}
 	}
 	comment := strings.TrimSpace(in.Comment)
-	if ev.Comment == workflow.CommentRequired && comment == "" {
+	// A stage's outcome carries the deciding reviewer's comment, if any;
+	// the comment rule applied to their decision.
+	if ev.Comment == workflow.CommentRequired && comment == "" && opts.outcome == nil {
 		return FireResult{}, errs.E(errs.Invalid, "请填写意见", "a comment is required").Field("comment", "必填", "required")
 	}
 	if len(comment) > 10000 {
 		return FireResult{}, errs.E(errs.Invalid, "意见过长", "the comment is too long").Field("comment", "不能超过 10000 字节", "at most 10000 bytes")
+	}
+	questions, err := checkQuestions(ev, in.Questions)
+	if err != nil {
+		return FireResult{}, err
 	}
 	if ev.Data == nil && len(in.Data) > 0 {
 		return FireResult{}, errs.E(errs.Invalid, "此操作不接受数据", "this event takes no data").Field("data", "不应填写", "not allowed")
@@ -177,37 +211,84 @@ func (e *Engine) fire(ctx context.Context, tx *postgres.Tx, actor *identity.User
 	if err := checkGuards(ev, env); err != nil {
 		return FireResult{}, err
 	}
+	to, _ := def.State(ev.To)
+	if handsOver(from, to) && wasSentBack(hist) {
+		if err := requireAnswers(ctx, tx, app.ID); err != nil {
+			return FireResult{}, err
+		}
+	}
 	// The machine is the transition table; it moves only after every check
 	// above has passed. A self-transition is intended, not an error.
 	if err := machine.Event(ctx, ev.Key); err != nil && !errors.As(err, new(fsm.NoTransitionError)) {
 		return FireResult{}, fmt.Errorf("move %s by %s: %w", app.ID, ev.Key, err)
 	}
-	to := machine.Current()
-	toState, _ := def.State(to)
 	now := e.Now()
-	changed := to != app.State
-	change := postgres.ApplicationChange{ID: app.ID, Version: app.Version, State: to, StateChanged: changed, Data: data,
-		Submitted: app.SubmittedAt != nil || to != def.Initial, WorkflowVersion: app.WorkflowVersion, At: now}
+	changed := to.Key != app.State
+	change := postgres.ApplicationChange{ID: app.ID, Version: app.Version, State: to.Key, StateChanged: changed, Data: data,
+		Submitted: app.SubmittedAt != nil || to.Key != def.Initial, WorkflowVersion: app.WorkflowVersion, At: now}
 	if changed {
-		change.Deadline = e.deadlineFor(toState, now)
+		change.Deadline = e.deadlineFor(to, now)
 	}
 	if err := tx.UpdateApplication(ctx, change); err != nil {
 		return FireResult{}, err
 	}
-	if changed {
-		if err := e.enterState(ctx, tx, app.ID, toState, now); err != nil {
-			return FireResult{}, err
-		}
+	entryData := in.Data
+	if opts.outcome != nil || len(questions) > 0 {
+		entryData = mergePatch(in.Data, nil)
 	}
-	if err := tx.QueueEffect(ctx, "transition", app.ID, map[string]any{"workflow": app.Workflow, "event": ev.Key,
-		"from": app.State, "to": to}); err != nil {
-		return FireResult{}, err
+	if opts.outcome != nil {
+		entryData["review"] = opts.outcome.summary
+		entryData["decided_by"] = opts.outcome.decidedBy
+	}
+	if len(questions) > 0 {
+		entryData["questions"] = questions
 	}
 	entry := audit.Entry{Kind: audit.KindTransition, AtMicros: now.UnixMicro(), ApplicationID: app.ID,
 		AppSeq: len(hist) + 1, Workflow: app.Workflow, WorkflowVersion: app.WorkflowVersion, Event: ev.Key,
-		From: app.State, To: to, Comment: comment, Data: in.Data}
+		From: app.State, To: to.Key, Comment: comment, Data: entryData}
 	if actor != nil {
 		entry.ActorID = actor.ID
+	}
+	var after []audit.Entry
+	if changed {
+		if from.Review != nil {
+			sc := postgres.StageClose{Outcome: ev.Key, At: now}
+			if opts.outcome != nil {
+				sc.Decided, sc.ResultVersion, sc.Summary = true, app.Version+1, opts.outcome.summary
+			}
+			if err := tx.CloseStage(ctx, app.ID, sc); err != nil {
+				return FireResult{}, err
+			}
+		}
+		if err := e.enterState(ctx, tx, app.ID, to, now); err != nil {
+			return FireResult{}, err
+		}
+		if to.Review != nil {
+			moved := app
+			moved.State, moved.Data = to.Key, data
+			if after, err = e.openStage(ctx, tx, def, moved, to, append(hist, audit.Recorded{Entry: entry}), change.Deadline, actor, now); err != nil {
+				return FireResult{}, err
+			}
+		}
+	}
+	if len(questions) > 0 {
+		askedBy := ""
+		switch {
+		case actor != nil:
+			askedBy = actor.ID
+		case opts.outcome != nil:
+			askedBy = opts.outcome.askedBy
+		}
+		if _, err := tx.AskQuestions(ctx, app.ID, app.State, askedBy, questions, now); err != nil {
+			return FireResult{}, err
+		}
+	}
+	effect := map[string]any{"workflow": app.Workflow, "event": ev.Key, "from": app.State, "to": to.Key}
+	if actor != nil {
+		effect["actor_id"] = actor.ID
+	}
+	if err := tx.QueueEffect(ctx, "transition", app.ID, effect); err != nil {
+		return FireResult{}, err
 	}
 	updated, err := readBack(ctx, tx, actor, app.ID)
 	if err != nil {
@@ -220,16 +301,33 @@ func (e *Engine) fire(ctx context.Context, tx *postgres.Tx, actor *identity.User
 		return FireResult{}, err
 	}
 	// Appending takes the chain's head lock, held until commit: it comes last.
+	for _, b := range opts.before {
+		if _, err := e.chain.Append(ctx, tx, b); err != nil {
+			return FireResult{}, err
+		}
+	}
 	rec, err := e.chain.Append(ctx, tx, entry)
 	if err != nil {
 		return FireResult{}, err
 	}
-	t := Transition{Seq: rec.AppSeq, Event: ev.Key, From: app.State, To: to, Comment: comment, Data: in.Data,
+	for _, a := range after {
+		if _, err := e.chain.Append(ctx, tx, a); err != nil {
+			return FireResult{}, err
+		}
+	}
+	t := Transition{Seq: rec.AppSeq, Event: ev.Key, From: app.State, To: to.Key, Comment: comment, Data: entryData,
 		At: rec.At(), Hash: hex.EncodeToString(rec.Hash)}
 	if actor != nil {
 		t.Actor = &UserRef{ID: actor.ID, Username: actor.Username, Name: actor.Name}
 	}
 	return FireResult{Application: view, Transition: t}, nil
+}
+
+// handsOver reports whether a move takes an application from the
+// applicant's hands to someone else's: from an edit state to one that is
+// neither edited nor final.
+func handsOver(from, to *workflow.State) bool {
+	return from != nil && to != nil && from.Kind == workflow.KindEdit && to.Kind != workflow.KindEdit && to.Kind != workflow.KindTerminal
 }
 
 // submits reports whether firing ev is the applicant handing the
@@ -241,7 +339,7 @@ func submits(def *workflow.Definition, app postgres.Application, ev *workflow.Ev
 	}
 	from, _ := def.State(app.State)
 	to, _ := def.State(ev.To)
-	return from != nil && to != nil && from.Kind == workflow.KindEdit && to.Kind != workflow.KindEdit && to.Kind != workflow.KindTerminal
+	return handsOver(from, to)
 }
 
 func stateTitle(def *workflow.Definition, key string) workflow.Text {
@@ -280,16 +378,28 @@ func separationOfDuties(def *workflow.Definition, app postgres.Application, ev *
 	if !def.SeparateStages {
 		return nil
 	}
+	if slices.Contains(previousDeciders(def, hist, app.State), actor.ID) {
+		return errs.E(errs.Forbidden, "同一人不能连续审核两个环节", "the same person cannot decide two consecutive stages")
+	}
+	return nil
+}
+
+// previousDeciders are the people who decided the review stage before
+// state: whoever fired its last move, or, when its policy moved it, the
+// reviewers whose decisions did. A recall decides nothing.
+func previousDeciders(def *workflow.Definition, hist []audit.Recorded, state string) []string {
 	for i := len(hist) - 1; i >= 0; i-- {
 		h := hist[i]
 		from, ok := def.State(h.From)
-		if !ok || from.Kind != workflow.KindReview || h.From == app.State || h.ActorID == "" {
+		if !ok || from.Kind != workflow.KindReview || h.From == state || h.Event == recallEvent {
 			continue
 		}
-		if h.ActorID == actor.ID {
-			return errs.E(errs.Forbidden, "同一人不能连续审核两个环节", "the same person cannot decide two consecutive stages")
+		if h.ActorID != "" {
+			return []string{h.ActorID}
 		}
-		return nil
+		if out := decidedBy(h.Data); len(out) > 0 {
+			return out
+		}
 	}
 	return nil
 }

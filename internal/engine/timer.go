@@ -6,10 +6,8 @@ import (
 )
 
 // RunTimers fires every timer due by asOf as the system, each in its own
-// transaction, and returns how many fired. A timer whose application has
-// left the state it was set for is void and only marked done; one whose
-// event is refused (a guard, say) is marked done too and logged, so a bad
-// timer cannot block the queue.
+// transaction, and returns how many fired. It is what `sciflow timers run`
+// does; in a server, river wakes RunTimer for each timer when it falls due.
 func (e *Engine) RunTimers(ctx context.Context, asOf time.Time) (int, error) {
 	fired := 0
 	for {
@@ -21,7 +19,7 @@ func (e *Engine) RunTimers(ctx context.Context, asOf time.Time) (int, error) {
 			return fired, nil
 		}
 		for _, t := range due {
-			ok, err := e.runTimer(ctx, t.ID, t.ApplicationID, t.State, t.Event)
+			ok, err := e.RunTimer(ctx, t.ID)
 			if err != nil {
 				return fired, err
 			}
@@ -32,20 +30,38 @@ func (e *Engine) RunTimers(ctx context.Context, asOf time.Time) (int, error) {
 	}
 }
 
-func (e *Engine) runTimer(ctx context.Context, id int64, appID, state, event string) (bool, error) {
+// RunTimer fires one timer's event, once: the timer row, locked and marked
+// done in the transaction that fires, turns a second run (another server,
+// a retried job, the command line) into nothing. A timer whose application
+// has left the state entry it was set for is void and only marked done; one
+// whose event is refused (a guard, say) is marked done too and logged, so a
+// bad timer cannot block the others.
+func (e *Engine) RunTimer(ctx context.Context, id int64) (bool, error) {
 	tx, err := e.db.Begin(ctx)
 	if err != nil {
 		return false, err
 	}
 	defer tx.Rollback()
-	app, err := tx.LockApplication(ctx, nil, appID)
+	t, err := tx.Timer(ctx, id)
 	if err != nil {
 		return false, err
 	}
+	// Lock order as every move has it: the application, then its timers.
+	app, err := tx.LockApplication(ctx, nil, t.ApplicationID)
+	if err != nil {
+		return false, err
+	}
+	if t, err = tx.LockTimer(ctx, id); err != nil {
+		return false, err
+	}
+	if t.DoneAt.Valid {
+		return false, nil
+	}
 	fired := false
-	if app.State == state {
-		if _, err := e.fire(ctx, tx, nil, app, FireInput{Event: event}); err != nil {
-			e.log.Warn("timer event refused", "application_id", appID, "event", event, "err", err)
+	current := app.State == t.State && (!t.EnteredAt.Valid || app.StateEnteredAt.Equal(t.EnteredAt.Time))
+	if current {
+		if _, err := e.fire(ctx, tx, nil, app, FireInput{Event: t.Event}, fireOpts{}); err != nil {
+			e.log.Warn("timer event refused", "application_id", app.ID, "event", t.Event, "err", err)
 			// Undo the attempt but keep the queue moving: mark it done in a
 			// fresh transaction.
 			tx.Rollback()

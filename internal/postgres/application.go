@@ -114,8 +114,10 @@ var scopeRules = []scopeRule{
 	// stand, never their content (the engine withholds data and files) and
 	// never act on them (no workflow may name the role).
 	{identity.Admin, "a.submitted_at IS NOT NULL", ""},
-	// Experts see only what they are assigned; assignments arrive with
-	// staged review, until then nothing.
+	// Experts see only what they are assigned to review, while the task is
+	// theirs (not after they recused or handed it on).
+	{identity.Expert, `EXISTS (SELECT 1 FROM review_tasks rt WHERE rt.application_id = a.id
+        AND rt.assignee_id = %[2]s AND rt.status IN ('waiting', 'open', 'decided'))`, ""},
 }
 
 // scopeSQL returns the viewer's scope_roles expression and visibility
@@ -311,8 +313,7 @@ func (db *DB) Applications(ctx context.Context, viewer *identity.User, f Applica
 		add("a.parent_id = $%d", f.ParentID)
 	}
 	if q := strings.TrimSpace(f.Query); q != "" {
-		pattern := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(q) + "%"
-		add("(a.data ->> 'title' ILIKE $%[1]d OR o.name ILIKE $%[1]d)", pattern)
+		add("(a.data ->> 'title' ILIKE $%[1]d OR o.name ILIKE $%[1]d)", likePattern(q))
 	}
 	if f.Cursor != "" {
 		at, id, ok := decodeCursor(f.Cursor)

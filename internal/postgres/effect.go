@@ -2,44 +2,75 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"time"
+
+	"github.com/riverqueue/river"
 )
 
 // ReplaceTimers ends the application's pending timers and, when due is set,
-// schedules event for when it falls due in state.
+// schedules event for when it falls due in state: a timers row (which makes
+// it fire once) and a river job to wake a server then, both in the
+// transaction of the move that enters the state.
 func (tx *Tx) ReplaceTimers(ctx context.Context, appID, state, event string, due *time.Time, at time.Time) error {
-	const end = `UPDATE timers SET done_at = $2 WHERE application_id = $1 AND done_at IS NULL`
-	if _, err := tx.ExecContext(ctx, end, appID, at); err != nil {
-		return mapError("end timers", err)
-	}
 	if due == nil {
+		const end = `UPDATE timers SET done_at = $2 WHERE application_id = $1 AND done_at IS NULL`
+		if _, err := tx.ExecContext(ctx, end, appID, at); err != nil {
+			return mapError("end timers", err)
+		}
 		return nil
 	}
-	const ins = `INSERT INTO timers (application_id, state, event, due_at) VALUES ($1, $2, $3, $4)`
-	if _, err := tx.ExecContext(ctx, ins, appID, state, event, *due); err != nil {
+	const q = `
+WITH ended AS (UPDATE timers SET done_at = $5 WHERE application_id = $1 AND done_at IS NULL)
+INSERT INTO timers (application_id, state, event, due_at, entered_at) VALUES ($1, $2, $3, $4, $5)
+RETURNING id`
+	var id int64
+	if err := tx.GetContext(ctx, &id, q, appID, state, event, *due, at); err != nil {
 		return mapError("schedule timer", err)
 	}
-	return nil
+	return tx.Enqueue(ctx, TimerJob{TimerID: id}, &river.InsertOpts{ScheduledAt: *due})
 }
 
-// DueTimer is a timer whose time has come.
-type DueTimer struct {
-	ID            int64     `db:"id"`
-	ApplicationID string    `db:"application_id"`
-	State         string    `db:"state"`
-	Event         string    `db:"event"`
-	Due           time.Time `db:"due_at"`
+// Timer is a scheduled firing of an event.
+type Timer struct {
+	ID            int64        `db:"id"`
+	ApplicationID string       `db:"application_id"`
+	State         string       `db:"state"`
+	Event         string       `db:"event"`
+	Due           time.Time    `db:"due_at"`
+	EnteredAt     sql.NullTime `db:"entered_at"`
+	DoneAt        sql.NullTime `db:"done_at"`
 }
+
+const timerColumns = `id, application_id, state, event, due_at, entered_at, done_at`
 
 // DueTimers lists pending timers due by asOf, oldest first.
-func (db *DB) DueTimers(ctx context.Context, asOf time.Time, limit int) ([]DueTimer, error) {
-	const q = `SELECT id, application_id, state, event, due_at FROM timers
-WHERE done_at IS NULL AND due_at <= $1 ORDER BY due_at, id LIMIT $2`
-	var out []DueTimer
+func (db *DB) DueTimers(ctx context.Context, asOf time.Time, limit int) ([]Timer, error) {
+	q := `SELECT ` + timerColumns + ` FROM timers WHERE done_at IS NULL AND due_at <= $1 ORDER BY due_at, id LIMIT $2`
+	var out []Timer
 	if err := db.SelectContext(ctx, &out, q, asOf, limit); err != nil {
 		return nil, mapError("list due timers", err)
 	}
 	return out, nil
+}
+
+// Timer reads a timer without locking it, to find its application.
+func (tx *Tx) Timer(ctx context.Context, id int64) (Timer, error) {
+	var t Timer
+	if err := tx.GetContext(ctx, &t, `SELECT `+timerColumns+` FROM timers WHERE id = $1`, id); err != nil {
+		return t, mapError("read timer", err)
+	}
+	return t, nil
+}
+
+// LockTimer reads a timer and locks it until the transaction ends. Take the
+// application's lock first: moves lock the application, then its timers.
+func (tx *Tx) LockTimer(ctx context.Context, id int64) (Timer, error) {
+	var t Timer
+	if err := tx.GetContext(ctx, &t, `SELECT `+timerColumns+` FROM timers WHERE id = $1 FOR UPDATE`, id); err != nil {
+		return t, mapError("lock timer", err)
+	}
+	return t, nil
 }
 
 // FinishTimer marks a timer done, whether it fired or had become void.

@@ -185,3 +185,55 @@ WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id`
 	}
 	return id, nil
 }
+
+// CandidateQuery describes who may review a stage of an application.
+type CandidateQuery struct {
+	Role string
+	// UnitScope limits the role to the application's organisation and its
+	// recommending unit (a unit reviewer's scope).
+	UnitScope   bool
+	OrgID       string
+	OrgParentID string
+	// ExpertRules keeps out the applicant's own organisation and anyone who
+	// declared a conflict with it (回避).
+	ExpertRules bool
+	Specialty   string
+	// Exclude are people who may not review: the applicant, whoever
+	// submitted, the previous stage's deciders, those already on the panel.
+	Exclude []string
+	// Only, when set, asks about one person.
+	Only string
+}
+
+// Candidate is a person who may review.
+type Candidate struct {
+	ID       string `db:"id"`
+	Username string `db:"username"`
+	Name     string `db:"name"`
+}
+
+// ReviewCandidates lists the enabled holders of a role who may review, by id
+// (a draw's pool is this list, so its order must be stable).
+func (tx *Tx) ReviewCandidates(ctx context.Context, c CandidateQuery) ([]Candidate, error) {
+	const q = `
+SELECT u.id, u.username, u.name FROM users u
+WHERE $1 = ANY (u.roles) AND u.disabled_at IS NULL
+  AND NOT (u.id = ANY ($2::uuid[]))
+  AND (NOT $3 OR u.org_id = $4::uuid OR u.org_id = $5::uuid)
+  AND (NOT $6 OR (u.org_id <> $4::uuid
+      AND NOT EXISTS (SELECT 1 FROM expert_conflicts c WHERE c.user_id = u.id AND c.org_id = $4::uuid)))
+  AND ($7 = '' OR EXISTS (SELECT 1 FROM expert_specialties s WHERE s.user_id = u.id AND s.specialty = $7))
+  AND ($8 = '' OR u.id::text = $8)
+ORDER BY u.id`
+	exclude := c.Exclude
+	if exclude == nil {
+		exclude = []string{}
+	}
+	var out []Candidate
+	err := tx.SelectContext(ctx, &out, q, c.Role, pq.StringArray(exclude), c.UnitScope, c.OrgID, nullString(c.OrgParentID),
+		c.ExpertRules, c.Specialty, c.Only)
+	if err != nil {
+		return nil, mapError("list review candidates", err)
+	}
+	return out, nil
+}

@@ -62,6 +62,9 @@ type State struct {
 	Deadline *Duration
 	// Timer is fired by the system when it elapses; nil means none.
 	Timer *Timer
+	// Review declares the stage's reviewers and policy; nil means whoever
+	// holds an event's role fires it directly.
+	Review *Review
 }
 
 // Event is a named transition.
@@ -70,7 +73,8 @@ type Event struct {
 	Title Text
 	From  []string
 	To    string
-	// Roles may fire it; System events are fired only by timers.
+	// Roles may fire it; System events are fired only by the engine (a
+	// timer, or a review stage's outcome).
 	Roles  []identity.Role
 	System bool
 	Guards []*Guard
@@ -78,7 +82,12 @@ type Event struct {
 	ValidateForm bool
 	Comment      CommentRule
 	// Data validates the event's own payload; nil means it takes none.
-	Data *jsonschema.Schema
+	// DataJSON is its source, served to clients that render the form.
+	Data     *jsonschema.Schema
+	DataJSON []byte
+	// Questions marks a send back: whoever fires it asks the applicant one
+	// or more questions, each of which must be answered before resubmitting.
+	Questions bool
 	// Sets lists payload fields copied into the application's data.
 	Sets []string
 }

@@ -295,9 +295,10 @@ func (p *parser) key(s pos, what string) {
 
 // stateSrc and eventSrc keep the lines the cross-checks report.
 type stateSrc struct {
-	state *State
-	line  int
-	timer pos
+	state  *State
+	line   int
+	timer  pos
+	review *reviewSrc
 }
 
 type eventSrc struct {
@@ -331,7 +332,7 @@ func (p *parser) definition(root *yaml.Node, readFile func(string) ([]byte, erro
 	}
 	formProps := p.form(f, root.Line, readFile, d)
 
-	states := p.states(p.required(f, "states", "workflow", root.Line))
+	states := p.states(p.required(f, "states", "workflow", root.Line), formProps)
 	events := p.events(p.required(f, "events", "workflow", root.Line), formProps, d.Parent != "")
 	for _, s := range states {
 		d.States = append(d.States, s.state)
@@ -382,7 +383,7 @@ func (p *parser) form(f map[string]*yaml.Node, line int, readFile func(string) (
 	return props
 }
 
-func (p *parser) states(n *yaml.Node) []*stateSrc {
+func (p *parser) states(n *yaml.Node, formProps map[string]any) []*stateSrc {
 	if n == nil {
 		return nil
 	}
@@ -394,7 +395,7 @@ func (p *parser) states(n *yaml.Node) []*stateSrc {
 	for _, k := range keys {
 		key := pos{k.Value, k.Line}
 		p.key(key, "state")
-		f, _ := p.fields(m[k.Value], "state "+k.Value, "title", "kind", "editable_by", "deadline", "timer")
+		f, _ := p.fields(m[k.Value], "state "+k.Value, "title", "kind", "editable_by", "deadline", "timer", "review")
 		s := &State{Key: k.Value}
 		src := &stateSrc{state: s, line: k.Line}
 		s.Title = p.text(p.required(f, "title", "state "+k.Value, k.Line), "title")
@@ -416,6 +417,15 @@ func (p *parser) states(n *yaml.Node) []*stateSrc {
 			}
 			s.Timer = t
 			src.timer = pos{t.Event, tn.Line}
+		}
+		if rn := f["review"]; rn != nil {
+			s.Review, src.review = p.review(rn, k.Value, formProps)
+			if s.Kind != KindReview {
+				p.errorf(rn.Line, "state %s declares a review but is not of kind review", k.Value)
+			}
+			if s.Review != nil && s.Review.Escalate != nil && s.Deadline == nil {
+				p.errorf(rn.Line, "state %s escalates overdue tasks but has no deadline", k.Value)
+			}
 		}
 		out = append(out, src)
 	}
@@ -443,7 +453,7 @@ func (p *parser) events(n *yaml.Node, formProps map[string]any, hasParent bool) 
 		p.key(key, "event")
 		what := "event " + k.Value
 		f, _ := p.fields(m[k.Value], what, "title", "from", "to", "roles", "system", "guards",
-			"validate_form", "comment", "data", "sets")
+			"validate_form", "comment", "data", "sets", "questions")
 		e := &Event{Key: k.Value, Comment: CommentOptional}
 		src := &eventSrc{event: e, line: k.Line}
 		e.Title = p.text(p.required(f, "title", what, k.Line), "title")
@@ -462,6 +472,7 @@ func (p *parser) events(n *yaml.Node, formProps map[string]any, hasParent bool) 
 			p.errorf(k.Line, "event %s is both system and role-fired: choose one", k.Value)
 		}
 		e.ValidateForm = p.boolean(f["validate_form"], "validate_form")
+		e.Questions = p.boolean(f["questions"], "questions")
 		if cn := f["comment"]; cn != nil {
 			c := p.str(cn, "comment")
 			e.Comment = CommentRule(c.V)
@@ -519,7 +530,7 @@ func (p *parser) eventData(n *yaml.Node, e *Event) map[string]any {
 		p.errorf(n.Line, "invalid JSON Schema for the event's data: %s", oneLine(err))
 		return nil
 	}
-	e.Data = sch
+	e.Data, e.DataJSON = sch, raw
 	props, _ := obj["properties"].(map[string]any)
 	if props == nil {
 		props = map[string]any{}
@@ -649,9 +660,19 @@ func (p *parser) checkGraph(d *Definition, initial pos, states []*stateSrc, even
 			timerEvents[s.timer.V] = true
 		}
 	}
+	for _, s := range states {
+		if s.review != nil {
+			p.checkReview(s, eventKeys, timerEvents)
+		}
+	}
 	for _, e := range events {
 		if e.event.System && !timerEvents[e.event.Key] {
-			p.errorf(e.line, "no role may fire event %s: it is system-only but no timer fires it", e.event.Key)
+			p.errorf(e.line, "no role may fire event %s: it is system-only but no timer or review fires it", e.event.Key)
+		}
+		if e.event.Questions {
+			if to, ok := byKey[e.to.V]; ok && to.state.Kind != KindEdit {
+				p.errorf(e.line, "event %s asks questions, so it must go to a state the applicant edits (kind edit), not %s", e.event.Key, e.to.V)
+			}
 		}
 	}
 	if len(p.probs) > 0 {

@@ -10,7 +10,7 @@ import (
 func TestLoadValid(t *testing.T) {
 	defs, err := LoadDir(os.DirFS("testdata/valid"))
 	require.NoError(t, err)
-	require.Len(t, defs, 2)
+	require.Len(t, defs, 3)
 	g := defs[0]
 	require.Equal(t, "grant", g.Key)
 	require.Equal(t, "科技项目申报", g.Title.Zh)
@@ -24,4 +24,12 @@ func TestLoadValid(t *testing.T) {
 	}
 	require.Equal(t, []string{"pass", "reject", "remind", "send_back", "withdraw"}, keys)
 	require.Equal(t, "grant", defs[1].Parent)
+	p := defs[2]
+	require.Equal(t, "project", p.Key)
+	experts, _ := p.State("expert_review")
+	require.Equal(t, PolicyScore, experts.Review.Policy)
+	require.Len(t, experts.Review.Score.Criteria, 4)
+	require.Equal(t, "field", experts.Review.Reviewers.SpecialtyField)
+	send, _ := p.Event("send_back")
+	require.True(t, send.Questions)
 }
