@@ -248,6 +248,57 @@ func (s *site) newApp(user string) appJSON {
 	return app
 }
 
+// submitProject creates and submits a project (the staged review) as user.
+func (s *site) submitProject(user string) appJSON {
+	s.t.Helper()
+	var app appJSON
+	require.Equal(s.t, http.StatusCreated, s.call(user, "POST", "/api/v1/applications", map[string]any{"workflow": "project",
+		"data": map[string]any{"title": "高性能复合材料研发", "field": "新材料", "budget": 2000000}}, &app))
+	var res fireJSON
+	require.Equal(s.t, http.StatusOK, s.call(user, "POST", "/api/v1/applications/"+app.ID+"/events", map[string]any{"event": "submit"}, &res))
+	return res.Application
+}
+
+type taskJSON struct {
+	ID            string
+	ApplicationID string `json:"application_id"`
+	State         string
+	Status        string
+	Kind          string
+	Decisions     []struct{ Key, Title string }
+	Assignee      struct{ ID, Username string }
+	Total         string
+	DueAt         *string `json:"due_at"`
+	Overdue       bool
+}
+
+// tasks lists user's open tasks.
+func (s *site) tasks(user string) []taskJSON {
+	s.t.Helper()
+	var out []taskJSON
+	require.Equal(s.t, http.StatusOK, s.call(user, "GET", "/api/v1/tasks", nil, &out))
+	return out
+}
+
+// awaitNotification waits for the server's queue to make a notification of
+// kind for user, and returns its id.
+func (s *site) awaitNotification(user, kind string) string {
+	s.t.Helper()
+	id := ""
+	require.Eventually(s.t, func() bool {
+		var list []struct{ ID, Kind string }
+		require.Equal(s.t, http.StatusOK, s.call(user, "GET", "/api/v1/notifications", nil, &list))
+		for _, n := range list {
+			if n.Kind == kind {
+				id = n.ID
+				return true
+			}
+		}
+		return false
+	}, 20*time.Second, 100*time.Millisecond, "%s gets a %s notification", user, kind)
+	return id
+}
+
 func (s *site) historyLen(user, id string) int {
 	var hist []map[string]any
 	require.Equal(s.t, http.StatusOK, s.call(user, "GET", "/api/v1/applications/"+id+"/history", nil, &hist))
@@ -543,9 +594,59 @@ func TestWorkflowEndpoints(t *testing.T) {
 		States  []struct{ Key, Title, Kind string }
 	}
 	require.Equal(t, 200, s.call("applicant", "GET", "/api/v1/workflows", nil, &list))
-	require.Len(t, list, 3)
+	require.Len(t, list, 4)
 	require.Equal(t, "grant", list[0].Key)
 	require.Equal(t, "草稿", list[0].States[0].Title)
+
+	// Enough to render any decision form: who fires each event, whether it
+	// needs a comment or asks questions, its payload's schema, and how each
+	// review state is decided.
+	var project struct {
+		States []struct {
+			Key    string
+			Review *struct {
+				Reviewers, Role, Policy string
+				Count                   int
+				Decisions               []struct{ Key, Title string }
+				Criteria                []struct {
+					Key    string
+					Weight int
+				}
+				PassMark string `json:"pass_mark"`
+			}
+		}
+		Events []struct {
+			Key, Comment string
+			Roles        []string
+			System       bool
+			Questions    bool
+			Data         map[string]any
+		}
+	}
+	require.Equal(t, 200, s.call("staff", "GET", "/api/v1/workflows/project", nil, &project))
+	states := map[string]int{}
+	for i, st := range project.States {
+		states[st.Key] = i
+	}
+	experts := project.States[states["expert_review"]].Review
+	require.Equal(t, "draw", experts.Reviewers)
+	require.Equal(t, 5, experts.Count)
+	require.Equal(t, "score", experts.Policy)
+	require.Len(t, experts.Criteria, 4)
+	require.Equal(t, "70.00", experts.PassMark)
+	unit := project.States[states["unit_review"]].Review
+	require.Equal(t, "unit_reviewer", unit.Role)
+	require.Equal(t, []struct{ Key, Title string }{{"recommend", "同意推荐"}, {"unit_reject", "不予推荐"}, {"send_back", "退回修改"}}, unit.Decisions)
+	require.Nil(t, project.States[states["draft"]].Review)
+	events := map[string]int{}
+	for i, ev := range project.Events {
+		events[ev.Key] = i
+	}
+	require.Equal(t, []string{"applicant"}, project.Events[events["submit"]].Roles)
+	require.True(t, project.Events[events["approve"]].System)
+	require.Equal(t, "object", project.Events[events["approve"]].Data["type"])
+	require.True(t, project.Events[events["send_back"]].Questions)
+	require.Equal(t, "required", project.Events[events["reject"]].Comment)
 
 	var one struct {
 		Key  string

@@ -22,6 +22,9 @@ type fixture struct {
 	a, b         string
 	fileA, fileB string
 	target       string // an account administrators may change
+	// p is alpha's project waiting in its unit stage, where unit holds
+	// task; notice is unit's notification of that task.
+	p, task, notice string
 }
 
 // authzCase is one endpoint on one record: how to call it and what each
@@ -65,7 +68,8 @@ var (
 
 func plain(method, path string) func(*site, fixture, string) (string, string, any, []string) {
 	return func(_ *site, fx fixture, _ string) (string, string, any, []string) {
-		p := strings.NewReplacer("{A}", fx.a, "{B}", fx.b, "{fileA}", fx.fileA, "{fileB}", fx.fileB, "{target}", fx.target).Replace(path)
+		p := strings.NewReplacer("{A}", fx.a, "{B}", fx.b, "{fileA}", fx.fileA, "{fileB}", fx.fileB, "{target}", fx.target,
+			"{P}", fx.p, "{task}", fx.task, "{notice}", fx.notice).Replace(path)
 		return method, p, nil, nil
 	}
 }
@@ -148,6 +152,41 @@ var authzCases = []authzCase{
 	{"GET /audit", "-", plain("GET", "/api/v1/audit"), want(200, 403, "admin", "auditor")},
 	{"GET /audit/verify", "-", plain("GET", "/api/v1/audit/verify"), want(200, 403, "admin", "auditor")},
 	{"GET /audit/export", "-", plain("GET", "/api/v1/audit/export"), want(200, 403, "admin", "auditor")},
+	{"GET /applications/{id}/attachments", "A", plain("GET", "/api/v1/applications/{A}/attachments"), want(200, 404, seesA...)},
+	{"GET /applications/{id}/attachments", "B", plain("GET", "/api/v1/applications/{B}/attachments"), want(200, 404, seesB...)},
+	{"GET /applications/{id}/review", "P", plain("GET", "/api/v1/applications/{P}/review"), want(200, 404, seesA...)},
+	{"GET /applications/{id}/review", "B", plain("GET", "/api/v1/applications/{B}/review"), want(200, 404, seesB...)},
+	{"GET /applications/{id}/questions", "A", plain("GET", "/api/v1/applications/{A}/questions"), want(200, 404, seesA...)},
+	{"GET /applications/{id}/questions", "B", plain("GET", "/api/v1/applications/{B}/questions"), want(200, 404, seesB...)},
+	// Nothing is open to answer under review; the draft's owner gets past
+	// the checks to the unknown question.
+	{"POST /applications/{id}/answers", "A", withBody("POST", "/api/v1/applications/{A}/answers",
+		map[string]any{"answers": map[string]string{"00000000-0000-0000-0000-000000000001": "答"}}), want(403, 404, seesA...)},
+	{"POST /applications/{id}/answers", "B", withBody("POST", "/api/v1/applications/{B}/answers",
+		map[string]any{"answers": map[string]string{"00000000-0000-0000-0000-000000000001": "答"}}), override(want(403, 404, seesB...), "rival", 422)},
+	// Only staff add reviewers; unit is on the panel already, so staff get
+	// as far as the eligibility check.
+	{"POST /applications/{id}/reviewers", "P", withBody("POST", "/api/v1/applications/{P}/reviewers",
+		map[string]string{"user": "unit", "state": "unit_review"}), override(want(403, 404, seesA...), "staff", 422)},
+	{"POST /applications/{id}/reviewers", "B", withBody("POST", "/api/v1/applications/{B}/reviewers",
+		map[string]string{"user": "unit", "state": "unit_review"}), want(403, 404, seesB...)},
+	{"GET /tasks", "-", plain("GET", "/api/v1/tasks"), want(200, 200, all...)},
+	{"GET /tasks/summary", "-", plain("GET", "/api/v1/tasks/summary"), want(200, 200, all...)},
+	// A task exists only for its reviewer; each call stops at a check
+	// after that one.
+	{"POST /tasks/{id}/decision", "P", withBody("POST", "/api/v1/tasks/{task}/decision", map[string]string{"decision": "bogus"}), want(422, 404, "unit")},
+	{"POST /tasks/{id}/recuse", "P", withBody("POST", "/api/v1/tasks/{task}/recuse", map[string]string{"reason": ""}), want(422, 404, "unit")},
+	{"POST /tasks/{id}/delegate", "P", withBody("POST", "/api/v1/tasks/{task}/delegate", map[string]string{"to_user": "staff"}), want(422, 404, "unit")},
+	{"POST /tasks/{id}/recall", "P", withBody("POST", "/api/v1/tasks/{task}/recall", map[string]string{"reason": "改主意"}), want(409, 404, "unit")},
+	{"GET /notifications", "-", plain("GET", "/api/v1/notifications"), want(200, 200, all...)},
+	{"POST /notifications/{id}/read", "P", plain("POST", "/api/v1/notifications/{notice}/read"), want(204, 404, "unit")},
+	{"GET /calendar/overrides", "-", plain("GET", "/api/v1/calendar/overrides"), want(200, 200, all...)},
+	// admin, the last caller, leaves the override that the DELETE row
+	// removes: a 204 there, not a 404, shows the delete got past the checks.
+	{"PUT /calendar/overrides/{day}", "-", withBody("PUT", "/api/v1/calendar/overrides/2026-10-09", map[string]any{"working": false, "note": "县庆"}),
+		want(200, 403, "admin")},
+	{"DELETE /calendar/overrides/{day}", "-", plain("DELETE", "/api/v1/calendar/overrides/2026-10-09"), want(204, 403, "admin")},
+	{"GET /calendar/working-days", "-", plain("GET", "/api/v1/calendar/working-days?from=2026-09-28&days=5"), want(200, 200, all...)},
 }
 
 func callerName(c string) string {
@@ -181,6 +220,9 @@ func TestAuthorisationMatrix(t *testing.T) {
 		}
 	}
 	fx.target = target.ID
+	fx.p = s.submitProject("applicant").ID
+	fx.task = s.tasks("unit")[0].ID
+	fx.notice = s.awaitNotification("unit", "task")
 
 	covered := map[string]bool{}
 	for _, tc := range authzCases {

@@ -60,6 +60,9 @@ const usage = `usage: sciflow COMMAND [ARGS]
   timers run [--as-of TIME]
                         fire every timer due by TIME as the system
   audit verify          check the whole audit chain; exit 1 on any problem
+  calendar list|set|unset
+                        local working-day overrides: calendar set DAY --working|--off
+                        [--note TEXT], calendar unset DAY (DAY as YYYY-MM-DD)
 
 Configuration comes from the environment; see README.md.`
 
@@ -87,6 +90,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return auditCommand(ctx, e, rest)
 	case "timers":
 		return timersCommand(ctx, e, rest)
+	case "calendar":
+		return calendarCommand(ctx, e, rest)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

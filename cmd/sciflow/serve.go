@@ -12,8 +12,10 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/sciflow/sciflow/internal/auth"
+	"github.com/sciflow/sciflow/internal/calendar"
 	"github.com/sciflow/sciflow/internal/config"
 	"github.com/sciflow/sciflow/internal/httpapi"
+	"github.com/sciflow/sciflow/internal/queue"
 	"github.com/sciflow/sciflow/internal/webui"
 )
 
@@ -63,8 +65,36 @@ func serve(ctx context.Context, e *env, args []string) error {
 	}
 
 	srv := httpapi.New(httpapi.Deps{DB: b.db, Log: log, Engine: sys.engine, Auth: sys.auth, Chain: sys.chain,
-		Accounts: sys.accounts, Sessions: sessions, PublicURL: cfg.PublicURL, MaxUpload: cfg.MaxUpload,
-		Pages: func(ec *echo.Echo) { ui.Mount(ec) }})
+		Accounts: sys.accounts, Sessions: sessions, Calendar: sys.calendar, Notify: sys.notify, PublicURL: cfg.PublicURL,
+		MaxUpload: cfg.MaxUpload, Pages: func(ec *echo.Echo) { ui.Mount(ec) }})
+	// Timers, notifications, e-mail and reminders are worked inside the
+	// server; stopped (letting running jobs finish) before the database
+	// closes.
+	jobs, err := queue.Start(ctx, queue.Deps{DB: b.db, Engine: sys.engine, Notify: sys.notify, Log: log,
+		RemindEvery: cfg.RemindEvery})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := jobs.Stop(stopCtx); err != nil {
+			log.Warn("job queue stopped with jobs still running", "err", err)
+		}
+	}()
+	// Another server process, or the console, may change the overrides;
+	// rereading them every minute bounds how long this one counts without.
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	watching := make(chan struct{})
+	go func() {
+		defer close(watching)
+		sys.calendar.Watch(watchCtx, calendar.RefreshInterval, log)
+	}()
+	// Stopped before the database closes, so no refresh runs against it.
+	defer func() {
+		stopWatching()
+		<-watching
+	}()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(e.stdout, "sciflow is serving on http://%s\n", ln.Addr())

@@ -13,6 +13,8 @@ import (
 	"github.com/sciflow/sciflow/internal/calendar"
 	"github.com/sciflow/sciflow/internal/config"
 	"github.com/sciflow/sciflow/internal/engine"
+	"github.com/sciflow/sciflow/internal/mail"
+	"github.com/sciflow/sciflow/internal/notify"
 	"github.com/sciflow/sciflow/internal/workflow"
 	"github.com/sciflow/sciflow/workflows"
 )
@@ -24,6 +26,11 @@ type system struct {
 	engine   *engine.Engine
 	auth     *auth.Service
 	accounts *account.Service
+	// calendar is the working-day calendar the engine counts on, loaded
+	// with the county's overrides.
+	calendar *calendar.Service
+	// notify makes notifications and e-mails them when SMTP is configured.
+	notify *notify.Service
 }
 
 // openSystem checks the workflow definitions, opens the database and stores
@@ -41,7 +48,14 @@ func openSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syst
 		return nil, err
 	}
 	s := &system{backend: b, chain: audit.New(cfg.Secret)}
-	s.engine = engine.New(b.db, s.chain, calendar.New(), log)
+	// Every command that computes deadlines (serve, timers run) must count
+	// the county's overrides, so they are loaded before anything runs.
+	s.calendar = calendar.NewService(b.db, s.chain, calendar.New())
+	if err := s.calendar.Refresh(ctx); err != nil {
+		b.close()
+		return nil, err
+	}
+	s.engine = engine.New(b.db, s.chain, s.calendar.Calendar, log)
 	if err := s.engine.Sync(ctx, defs); err != nil {
 		b.close()
 		return nil, err
@@ -51,6 +65,13 @@ func openSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syst
 		return nil, err
 	}
 	s.accounts = account.New(b.db, s.chain, s.engine, cfg.Secret)
+	sender, err := mail.New(cfg.SMTP)
+	if err != nil {
+		b.close()
+		return nil, err
+	}
+	s.notify = notify.New(b.db, s.engine, s.calendar.Calendar, sender, log)
+	s.notify.PublicURL = cfg.PublicURL
 	// Self-registered accounts submit nothing until verified.
 	s.engine.SubmitGate = s.accounts.SubmitGate
 	return s, nil

@@ -31,6 +31,13 @@ func timersCommand(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "fired %d timer(s) due by %s\n", n, when.Format(time.RFC3339))
+		// The same round of reminders a server makes, as of TIME: each
+		// overdue task at most once per day of TIME.
+		r, err := sys.notify.Remind(ctx, when)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "made %d reminder(s) and escalation(s)\n", r)
 		return nil
 	})
 }

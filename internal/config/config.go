@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/lib/pq"
 )
@@ -45,14 +47,53 @@ type Config struct {
 	// WorkflowsDir replaces the built-in workflow definitions with the
 	// *.yaml files of a directory (SCIFLOW_WORKFLOWS_DIR); empty means built-in.
 	WorkflowsDir string
+	// SMTP is where notification e-mails go; its zero value means no e-mail.
+	SMTP SMTP
+	// RemindEvery is how often the server looks for overdue review tasks to
+	// remind (催办) and escalate (SCIFLOW_REMIND_EVERY, a Go duration); a
+	// task is reminded at most once a day however often it looks.
+	RemindEvery time.Duration
 }
+
+// SMTP is the outgoing mail server that notification e-mails are handed to.
+type SMTP struct {
+	// Addr is the server's host:port (SCIFLOW_SMTP_ADDR); empty turns e-mail off.
+	Addr string
+	// From is the sender, an address optionally with a display name such as
+	// "云阳县科技局 <noreply@example.gov.cn>" (SCIFLOW_SMTP_FROM).
+	From string
+	// User and Password authenticate to the server (SCIFLOW_SMTP_USER,
+	// SCIFLOW_SMTP_PASSWORD); both empty means the server takes mail without.
+	User     string
+	Password string
+	// TLS is how the connection is protected (SCIFLOW_SMTP_TLS); Load fills in
+	// SMTPStartTLS when the variable is unset.
+	TLS SMTPTLS
+}
+
+// SMTPTLS says how the connection to the SMTP server is protected.
+type SMTPTLS string
+
+// The values SCIFLOW_SMTP_TLS takes.
+const (
+	// SMTPStartTLS upgrades a plain connection with STARTTLS and refuses to go
+	// on without it, so a server (or someone in between) cannot talk sciflow
+	// into sending credentials and mail in clear.
+	SMTPStartTLS SMTPTLS = "starttls"
+	// SMTPImplicitTLS speaks TLS from the first byte (usually port 465).
+	SMTPImplicitTLS SMTPTLS = "tls"
+	// SMTPPlain sends in clear: for a relay on the same machine or a test server.
+	SMTPPlain SMTPTLS = "none"
+)
 
 // Defaults for settings the environment leaves out.
 const (
 	DefaultAddr      = "127.0.0.1:8080"
 	DefaultDataDir   = "./var"
 	DefaultMaxUpload = 20 << 20
-	minSecretLen     = 32
+	// DefaultRemindEvery finds a task overdue since midnight within the hour.
+	DefaultRemindEvery = time.Hour
+	minSecretLen       = 32
 )
 
 // Load reads the configuration through getenv and validates it. Every error is
@@ -65,6 +106,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Secret:      getenv("SCIFLOW_SECRET"),
 		LogFormat:   strings.ToLower(getenv("SCIFLOW_LOG_FORMAT")),
 		MaxUpload:   DefaultMaxUpload,
+		RemindEvery: DefaultRemindEvery,
 	}
 	if u := strings.TrimSpace(getenv("SCIFLOW_PUBLIC_URL")); u != "" {
 		parsed, err := url.Parse(u)
@@ -79,6 +121,19 @@ func Load(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("SCIFLOW_WORKFLOWS_DIR %q is not a directory", dir)
 		}
 		c.WorkflowsDir = dir
+	}
+	c.SMTP = SMTP{
+		Addr:     strings.TrimSpace(getenv("SCIFLOW_SMTP_ADDR")),
+		From:     strings.TrimSpace(getenv("SCIFLOW_SMTP_FROM")),
+		User:     getenv("SCIFLOW_SMTP_USER"),
+		Password: getenv("SCIFLOW_SMTP_PASSWORD"),
+		TLS:      SMTPTLS(strings.ToLower(strings.TrimSpace(getenv("SCIFLOW_SMTP_TLS")))),
+	}
+	if c.SMTP.Addr != "" && c.SMTP.TLS == "" {
+		c.SMTP.TLS = SMTPStartTLS
+	}
+	if err := c.SMTP.Validate(); err != nil {
+		return c, err
 	}
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
@@ -128,7 +183,93 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.MaxUpload = mb << 20
 	}
+	if v := getenv("SCIFLOW_REMIND_EVERY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > 24*time.Hour {
+			return c, fmt.Errorf("SCIFLOW_REMIND_EVERY %q is not a duration between 1s and 24h (such as 30m)", v)
+		}
+		c.RemindEvery = d
+	}
 	return c, nil
+}
+
+// Enabled reports whether notification e-mails are sent at all.
+func (s SMTP) Enabled() bool { return s.Addr != "" }
+
+// Validate checks the settings the way Load does, so that a caller building
+// an SMTP by hand gets the same guarantees. Every error is one line naming
+// the variable at fault.
+func (s SMTP) Validate() error {
+	if !s.Enabled() {
+		// A setting without an address would be ignored; refusing it catches the
+		// operator who misspelt or forgot SCIFLOW_SMTP_ADDR and would otherwise
+		// wonder why no mail arrives.
+		for _, v := range []struct{ name, value string }{
+			{"SCIFLOW_SMTP_FROM", s.From},
+			{"SCIFLOW_SMTP_USER", s.User},
+			{"SCIFLOW_SMTP_PASSWORD", s.Password},
+			{"SCIFLOW_SMTP_TLS", string(s.TLS)},
+		} {
+			if v.value != "" {
+				return fmt.Errorf("%s is set but SCIFLOW_SMTP_ADDR is empty, so e-mail is off", v.name)
+			}
+		}
+		return nil
+	}
+	host, port, err := net.SplitHostPort(s.Addr)
+	if err != nil {
+		return fmt.Errorf("SCIFLOW_SMTP_ADDR %q is not host:port: %w", s.Addr, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || host == "" {
+		return fmt.Errorf("SCIFLOW_SMTP_ADDR %q is not host:port with a port between 1 and 65535", s.Addr)
+	}
+	if s.From == "" {
+		return errors.New("SCIFLOW_SMTP_FROM is required when SCIFLOW_SMTP_ADDR is set")
+	}
+	if _, err := mail.ParseAddress(s.From); err != nil {
+		return fmt.Errorf("SCIFLOW_SMTP_FROM %q is not an address such as 科技局 <noreply@example.gov.cn>: %w", s.From, err)
+	}
+	if s.User != "" && s.Password == "" {
+		return errors.New("SCIFLOW_SMTP_PASSWORD is required when SCIFLOW_SMTP_USER is set")
+	}
+	if s.User == "" && s.Password != "" {
+		return errors.New("SCIFLOW_SMTP_USER is required when SCIFLOW_SMTP_PASSWORD is set")
+	}
+	switch s.TLS {
+	case SMTPStartTLS, SMTPImplicitTLS:
+	case SMTPPlain:
+		if s.User != "" && !isLoopback(host) {
+			return fmt.Errorf("SCIFLOW_SMTP_TLS=none would send SCIFLOW_SMTP_USER and SCIFLOW_SMTP_PASSWORD in clear to %s; use starttls or tls, or a relay on a loopback address", host)
+		}
+	default:
+		return fmt.Errorf("SCIFLOW_SMTP_TLS %q is not starttls, tls or none", s.TLS)
+	}
+	return nil
+}
+
+// LogValue keeps the password out of logs, also when the SMTP settings are
+// logged on their own.
+func (s SMTP) LogValue() slog.Value {
+	if !s.Enabled() {
+		return slog.StringValue("off")
+	}
+	return slog.GroupValue(
+		slog.String("addr", s.Addr),
+		slog.String("from", s.From),
+		slog.String("user", s.User),
+		slog.Bool("password_set", s.Password != ""),
+		slog.String("tls", string(s.TLS)),
+	)
+}
+
+// isLoopback reports whether host names this machine, the only place a
+// password may travel to in clear.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Embedded reports whether sciflow runs its own PostgreSQL cluster.
@@ -186,6 +327,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int64("max_upload", c.MaxUpload),
 		slog.String("workflows", cmp.Or(c.WorkflowsDir, "built-in")),
 		slog.String("public_url", c.PublicURL),
+		slog.Any("smtp", c.SMTP),
+		slog.Duration("remind_every", c.RemindEvery),
 	)
 }
 

@@ -97,6 +97,29 @@ func (e *Engine) OpenAttachment(ctx context.Context, actor *identity.User, id st
 	return meta, content, nil
 }
 
+// Attachments lists the files of an application actor may see, as they may
+// see them: administrators none, experts none that are confidential.
+func (e *Engine) Attachments(ctx context.Context, actor *identity.User, appID string) ([]Attachment, error) {
+	app, err := e.db.Application(ctx, actor, appID)
+	if err != nil {
+		return nil, err
+	}
+	if oversightOnly(app.ScopeRoles) {
+		return []Attachment{}, nil
+	}
+	all, err := e.db.Attachments(ctx, app.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Attachment, 0, len(all))
+	for _, a := range all {
+		if !a.Confidential || !expertOnly(app.ScopeRoles) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
 // expertOnly reports whether the caller sees the application only as an
 // assigned expert.
 func expertOnly(scope []identity.Role) bool {

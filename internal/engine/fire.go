@@ -283,7 +283,7 @@ func (e *Engine) fire(ctx context.Context, tx *postgres.Tx, actor *identity.User
 			return FireResult{}, err
 		}
 	}
-	effect := map[string]any{"workflow": app.Workflow, "event": ev.Key, "from": app.State, "to": to.Key}
+	effect := map[string]any{"workflow": app.Workflow, "event": ev.Key, "from": app.State, "to": to.Key, "seq": entry.AppSeq}
 	if actor != nil {
 		effect["actor_id"] = actor.ID
 	}

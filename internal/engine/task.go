@@ -407,10 +407,6 @@ func (e *Engine) appendAll(ctx context.Context, tx *postgres.Tx, entries []audit
 // stage's decision itself, as long as the application has not moved on
 // since (nobody acted in the next stage). Otherwise it is too late: 409.
 func (e *Engine) Recall(ctx context.Context, actor *identity.User, taskID, reason string) (Task, error) {
-	reason = strings.TrimSpace(reason)
-	if utf8.RuneCountInString(reason) > 2000 {
-		return Task{}, errs.E(errs.Invalid, "理由过长", "the reason is too long").Field("reason", "不能超过 2000 字", "at most 2000 characters")
-	}
 	tx, err := e.db.Begin(ctx)
 	if err != nil {
 		return Task{}, err
@@ -419,6 +415,10 @@ func (e *Engine) Recall(ctx context.Context, actor *identity.User, taskID, reaso
 	sg, task, err := e.lockTask(ctx, tx, actor, taskID)
 	if err != nil {
 		return Task{}, err
+	}
+	reason = strings.TrimSpace(reason)
+	if utf8.RuneCountInString(reason) > 2000 {
+		return Task{}, errs.E(errs.Invalid, "理由过长", "the reason is too long").Field("reason", "不能超过 2000 字", "at most 2000 characters")
 	}
 	if task.Status != postgres.TaskDecided {
 		return Task{}, errs.E(errs.Conflict, "没有可取回的决定", "there is no decision of yours to recall")
@@ -537,10 +537,6 @@ func (e *Engine) recallStage(ctx context.Context, tx *postgres.Tx, sg *stage, ta
 // rather than leaving the panel short. The stage may be decided by the
 // recusal (everyone left has decided).
 func (e *Engine) Recuse(ctx context.Context, actor *identity.User, taskID, reason string) (Task, error) {
-	reason = strings.TrimSpace(reason)
-	if reason == "" || utf8.RuneCountInString(reason) > 2000 {
-		return Task{}, errs.E(errs.Invalid, "请说明回避理由", "give the reason for recusal").Field("reason", "必填，最多 2000 字", "required, at most 2000 characters")
-	}
 	tx, err := e.db.Begin(ctx)
 	if err != nil {
 		return Task{}, err
@@ -549,6 +545,10 @@ func (e *Engine) Recuse(ctx context.Context, actor *identity.User, taskID, reaso
 	sg, task, err := e.lockTask(ctx, tx, actor, taskID)
 	if err != nil {
 		return Task{}, err
+	}
+	reason = strings.TrimSpace(reason)
+	if reason == "" || utf8.RuneCountInString(reason) > 2000 {
+		return Task{}, errs.E(errs.Invalid, "请说明回避理由", "give the reason for recusal").Field("reason", "必填，最多 2000 字", "required, at most 2000 characters")
 	}
 	if task.Status == postgres.TaskDecided && sg.row.Closed == nil {
 		return Task{}, errs.E(errs.Conflict, "您已作出决定；请先取回再回避", "you have decided; recall your decision before recusing")

@@ -192,6 +192,7 @@ type eventRequest struct {
 	Comment         string         `json:"comment"`
 	Data            map[string]any `json:"data"`
 	ExpectedVersion *int           `json:"expected_version"`
+	Questions       []string       `json:"questions"`
 }
 
 func (s *Server) fireEvent(c echo.Context) error {
@@ -212,7 +213,8 @@ func (s *Server) fireEvent(c echo.Context) error {
 			Field("Idempotency-Key", "不能超过 200 字节", "at most 200 bytes")
 	}
 	res, err := s.engine.Fire(c.Request().Context(), u, c.Param("id"), engine.FireInput{Event: req.Event,
-		Comment: req.Comment, Data: req.Data, ExpectedVersion: req.ExpectedVersion, IdempotencyKey: key})
+		Comment: req.Comment, Data: req.Data, ExpectedVersion: req.ExpectedVersion, IdempotencyKey: key,
+		Questions: req.Questions})
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,9 @@ import (
 	"github.com/sciflow/sciflow/internal/account"
 	"github.com/sciflow/sciflow/internal/audit"
 	"github.com/sciflow/sciflow/internal/auth"
+	"github.com/sciflow/sciflow/internal/calendar"
 	"github.com/sciflow/sciflow/internal/engine"
+	"github.com/sciflow/sciflow/internal/notify"
 	"github.com/sciflow/sciflow/internal/postgres"
 )
 
@@ -34,6 +36,11 @@ type Deps struct {
 	// Accounts manages organisations and users; Sessions the browsers'.
 	Accounts *account.Service
 	Sessions *auth.Sessions
+	// Calendar is the working-day calendar the engine counts on, with the
+	// overrides administrators change.
+	Calendar *calendar.Service
+	// Notify lists and marks the users' notifications.
+	Notify *notify.Service
 	// PublicURL is where users reach the server (for reset links); empty
 	// means the address the request came to.
 	PublicURL string
@@ -53,6 +60,8 @@ type Server struct {
 	chain     *audit.Chain
 	accounts  *account.Service
 	sessions  *auth.Sessions
+	calendar  *calendar.Service
+	notify    *notify.Service
 	publicURL string
 	maxUpload int64
 }
@@ -63,7 +72,7 @@ func New(d Deps) *Server {
 	e.HideBanner = true
 	e.HidePort = true
 	s := &Server{echo: e, db: d.DB, log: d.Log, engine: d.Engine, auth: d.Auth, chain: d.Chain, accounts: d.Accounts,
-		sessions: d.Sessions, publicURL: d.PublicURL, maxUpload: d.MaxUpload}
+		sessions: d.Sessions, calendar: d.Calendar, notify: d.Notify, publicURL: d.PublicURL, maxUpload: d.MaxUpload}
 	e.HTTPErrorHandler = s.handleError
 	// The peer address as seen on the socket: X-Forwarded-For is the
 	// client's to invent, and login throttling counts per address.
@@ -138,7 +147,21 @@ func (s *Server) routes(g *echo.Group) {
 	g.POST("/applications/:id/events", s.fireEvent)
 	g.GET("/applications/:id/history", s.history)
 	g.POST("/applications/:id/attachments", s.uploadAttachment)
+	g.GET("/applications/:id/attachments", s.listAttachments)
 	g.GET("/attachments/:id", s.downloadAttachment)
+
+	g.GET("/applications/:id/review", s.reviewRecord)
+	g.POST("/applications/:id/reviewers", s.addReviewer)
+	g.GET("/applications/:id/questions", s.listQuestions)
+	g.POST("/applications/:id/answers", s.answerQuestions)
+	g.GET("/tasks", s.listTasks)
+	g.GET("/tasks/summary", s.taskSummary)
+	g.POST("/tasks/:id/decision", s.decideTask)
+	g.POST("/tasks/:id/recuse", s.recuseTask)
+	g.POST("/tasks/:id/delegate", s.delegateTask)
+	g.POST("/tasks/:id/recall", s.recallTask)
+	g.GET("/notifications", s.listNotifications)
+	g.POST("/notifications/:id/read", s.readNotification)
 
 	g.POST("/registrations", s.register)
 	g.POST("/password-reset", s.resetPassword)
@@ -148,6 +171,11 @@ func (s *Server) routes(g *echo.Group) {
 	g.POST("/users", s.createUser)
 	g.PATCH("/users/:id", s.updateUser)
 	g.POST("/users/:id/password-reset", s.issueReset)
+
+	g.GET("/calendar/overrides", s.listOverrides)
+	g.PUT("/calendar/overrides/:day", s.setOverride)
+	g.DELETE("/calendar/overrides/:day", s.deleteOverride)
+	g.GET("/calendar/working-days", s.workingDays)
 
 	g.GET("/audit", s.listAudit)
 	g.GET("/audit/verify", s.verifyAudit)

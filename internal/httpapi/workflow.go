@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/sciflow/sciflow/internal/errs"
+	"github.com/sciflow/sciflow/internal/identity"
 	"github.com/sciflow/sciflow/internal/workflow"
 )
 
@@ -22,25 +23,75 @@ type workflowJSON struct {
 }
 
 type stateJSON struct {
-	Key   string `json:"key"`
-	Title string `json:"title"`
-	Kind  string `json:"kind"`
+	Key      string      `json:"key"`
+	Title    string      `json:"title"`
+	Kind     string      `json:"kind"`
+	Deadline *int        `json:"deadline_working_days,omitempty"`
+	Review   *reviewJSON `json:"review,omitempty"`
 }
 
+// reviewJSON says how a review state is decided, for clients that show it.
+type reviewJSON struct {
+	Reviewers string          `json:"reviewers"`
+	Role      string          `json:"role"`
+	Count     int             `json:"count,omitempty"`
+	Min       int             `json:"min,omitempty"`
+	Specialty string          `json:"specialty,omitempty"`
+	Policy    string          `json:"policy"`
+	K         int             `json:"k,omitempty"`
+	Ratio     string          `json:"ratio,omitempty"`
+	Decisions []keyTitleJSON  `json:"decisions"`
+	Criteria  []criterionJSON `json:"criteria,omitempty"`
+	Aggregate string          `json:"aggregate,omitempty"`
+	PassMark  string          `json:"pass_mark,omitempty"`
+	Veto      string          `json:"veto,omitempty"`
+}
+
+// eventJSON is API.md's Workflow.events[]: enough to render any decision
+// form without knowing the workflow.
 type eventJSON struct {
-	Key   string   `json:"key"`
-	Title string   `json:"title"`
-	From  []string `json:"from"`
-	To    string   `json:"to"`
+	Key       string          `json:"key"`
+	Title     string          `json:"title"`
+	From      []string        `json:"from"`
+	To        string          `json:"to"`
+	Roles     []string        `json:"roles"`
+	System    bool            `json:"system"`
+	Comment   string          `json:"comment"`
+	Questions bool            `json:"questions,omitempty"`
+	Data      json.RawMessage `json:"data,omitempty"`
 }
 
 func toWorkflowJSON(d *workflow.Definition, en bool) workflowJSON {
 	out := workflowJSON{Key: d.Key, Title: d.Title.In(en), Version: d.Version, Initial: d.Initial}
 	for _, s := range d.States {
-		out.States = append(out.States, stateJSON{Key: s.Key, Title: s.Title.In(en), Kind: string(s.Kind)})
+		sj := stateJSON{Key: s.Key, Title: s.Title.In(en), Kind: string(s.Kind)}
+		if s.Deadline != nil {
+			sj.Deadline = &s.Deadline.WorkingDays
+		}
+		if r := s.Review; r != nil {
+			rj := &reviewJSON{Reviewers: string(r.Reviewers.Source), Role: string(r.Reviewers.Role), Count: r.Reviewers.Count,
+				Min: r.Reviewers.Min, Specialty: r.Reviewers.Specialty, Policy: string(r.Policy), K: r.K,
+				Decisions: toDecisionsJSON(r.Decisions(d), en)}
+			if r.Reviewers.SpecialtyField != "" {
+				rj.Specialty = "data." + r.Reviewers.SpecialtyField
+			}
+			if r.Ratio != nil {
+				rj.Ratio = r.Ratio.RatString()
+			}
+			if sc := r.Score; sc != nil {
+				rj.Criteria, rj.Aggregate, rj.PassMark = toCriteriaJSON(sc.Criteria, en), string(sc.Aggregate), sc.PassMark.FloatString(2)
+				if sc.Veto != nil {
+					rj.Veto = sc.Veto.FloatString(2)
+				}
+			}
+			sj.Review = rj
+		}
+		out.States = append(out.States, sj)
 	}
 	for _, e := range d.Events {
-		out.Events = append(out.Events, eventJSON{Key: e.Key, Title: e.Title.In(en), From: e.From, To: e.To})
+		out.Events = append(out.Events, eventJSON{Key: e.Key, Title: e.Title.In(en), From: e.From, To: e.To,
+			Roles: identity.RoleStrings(e.Roles), System: e.System, Comment: string(e.Comment), Questions: e.Questions,
+			Data: e.DataJSON})
 	}
 	return out
 }

@@ -57,3 +57,14 @@ func (db *DB) AttachmentContent(ctx context.Context, id string) ([]byte, error) 
 	}
 	return content, nil
 }
+
+// Attachments lists an application's files, oldest first, without content.
+func (db *DB) Attachments(ctx context.Context, appID string) ([]Attachment, error) {
+	const q = `SELECT id, application_id, name, label, size, sha256, content_type, confidential, uploaded_by, created_at
+FROM attachments WHERE application_id = $1 ORDER BY created_at, id`
+	var out []Attachment
+	if err := db.SelectContext(ctx, &out, q, appID); err != nil {
+		return nil, mapError("list attachments", err)
+	}
+	return out, nil
+}

@@ -126,3 +126,14 @@ func RiverSchemaVersion() int {
 	}
 	return all[len(all)-1].Version
 }
+
+// EnqueueMany inserts several jobs in the transaction in one statement.
+func (tx *Tx) EnqueueMany(ctx context.Context, jobs []river.InsertManyParams) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	if _, err := tx.jobs.InsertManyTx(ctx, tx.Tx.Tx, jobs); err != nil {
+		return mapError("enqueue jobs", err)
+	}
+	return nil
+}
