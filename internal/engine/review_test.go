@@ -36,7 +36,7 @@ func (w *world) expert(name, org string, specialties []string, conflicts ...stri
 // reviewWorld adds a second unit reviewer, a second leader and an expert
 // pool: eight materials experts in good standing, one who works for the
 // applicant, one who declared a conflict with it, one of another specialty.
-func reviewWorld(t *testing.T) *world {
+func reviewWorld(t testing.TB) *world {
 	w := newWorld(t)
 	w.org("institute", identity.Institute, "")
 	w.user("unit_reviewer2", "unit", identity.UnitReviewer)
