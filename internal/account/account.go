@@ -52,20 +52,6 @@ func requireAdmin(actor *identity.User) error {
 	return errs.E(errs.Forbidden, "仅系统管理员可管理账号和单位", "only administrators manage accounts and organisations")
 }
 
-func actorID(actor *identity.User) string {
-	if actor == nil {
-		return ""
-	}
-	return actor.ID
-}
-
-func via(actor *identity.User) string {
-	if actor == nil {
-		return "console"
-	}
-	return "api"
-}
-
 // CreateOrg adds an organisation.
 func (s *Service) CreateOrg(ctx context.Context, actor *identity.User, o identity.Org) (identity.Org, error) {
 	if err := requireAdmin(actor); err != nil {
@@ -122,9 +108,9 @@ func (s *Service) createOrg(ctx context.Context, tx *postgres.Tx, actor *identit
 	if err != nil {
 		return identity.Org{}, err
 	}
-	_, err = s.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindOrgCreate, ActorID: actorID(actor), Subject: created.ID,
+	_, err = s.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindOrgCreate, ActorID: audit.ActorID(actor), Subject: created.ID,
 		Data: map[string]any{"name": created.Name, "kind": string(created.Kind), "parent_id": created.ParentID,
-			"credit_code": created.CreditCode, "via": via(actor)}})
+			"credit_code": created.CreditCode, "via": audit.Via(actor)}})
 	return created, err
 }
 
@@ -159,7 +145,7 @@ func (s *Service) CreateUser(ctx context.Context, actor *identity.User, n NewUse
 		return identity.User{}, errs.E(errs.Invalid, "所属单位不存在", "the organisation does not exist").Field("org", "不存在", "does not exist")
 	}
 	u.OrgID = org.ID
-	created, err := s.createUser(ctx, tx, actor, u, hash, via(actor), nil)
+	created, err := s.createUser(ctx, tx, actor, u, hash, audit.Via(actor), nil)
 	if err != nil {
 		return identity.User{}, err
 	}
@@ -226,7 +212,7 @@ func (s *Service) createUser(ctx context.Context, tx *postgres.Tx, actor *identi
 	for k, v := range extra {
 		data[k] = v
 	}
-	_, err = s.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindUserCreate, ActorID: actorID(actor), Subject: created.ID, Data: data})
+	_, err = s.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindUserCreate, ActorID: audit.ActorID(actor), Subject: created.ID, Data: data})
 	return created, err
 }
 
@@ -305,10 +291,10 @@ func (s *Service) UpdateUser(ctx context.Context, actor *identity.User, ref stri
 			return identity.User{}, err
 		}
 	}
-	_, err = s.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindUserChange, AtMicros: now.UnixMicro(), ActorID: actorID(actor),
+	_, err = s.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindUserChange, AtMicros: now.UnixMicro(), ActorID: audit.ActorID(actor),
 		Subject: u.ID, Data: map[string]any{"username": u.Username,
 			"roles_before": identity.RoleStrings(before.Roles), "roles": identity.RoleStrings(u.Roles),
-			"disabled_before": before.Disabled, "disabled": u.Disabled, "name": u.Name, "via": via(actor)}})
+			"disabled_before": before.Disabled, "disabled": u.Disabled, "name": u.Name, "via": audit.Via(actor)}})
 	if err != nil {
 		return identity.User{}, err
 	}
@@ -348,7 +334,7 @@ func (s *Service) setPassword(ctx context.Context, tx *postgres.Tx, actor *ident
 	if err := tx.SetPasswordHash(ctx, u.ID, hash, now); err != nil {
 		return err
 	}
-	_, err = s.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindUserChange, AtMicros: now.UnixMicro(), ActorID: actorID(actor),
+	_, err = s.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindUserChange, AtMicros: now.UnixMicro(), ActorID: audit.ActorID(actor),
 		Subject: u.ID, Data: map[string]any{"username": u.Username, "password": how}})
 	return err
 }
@@ -377,7 +363,7 @@ func (s *Service) IssueReset(ctx context.Context, actor *identity.User, ref stri
 	if err := tx.InsertPasswordReset(ctx, s.resetHash(token), u.ID, expires); err != nil {
 		return "", time.Time{}, err
 	}
-	_, err = s.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindUserChange, AtMicros: now.UnixMicro(), ActorID: actorID(actor),
+	_, err = s.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindUserChange, AtMicros: now.UnixMicro(), ActorID: audit.ActorID(actor),
 		Subject: u.ID, Data: map[string]any{"username": u.Username, "password": "reset link issued"}})
 	if err != nil {
 		return "", time.Time{}, err

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sciflow/sciflow/internal/identity"
 	"github.com/sciflow/sciflow/internal/postgres"
 )
 
@@ -62,6 +63,24 @@ type Entry struct {
 	Data            map[string]any `json:"data,omitempty"`
 	// Subject names what a non-application entry is about (a user, an org).
 	Subject string `json:"subject,omitempty"`
+}
+
+// ActorID is who an entry names as its actor: nobody for the operator at
+// the console (actor nil), who acts on the machine, not as a user.
+func ActorID(actor *identity.User) string {
+	if actor == nil {
+		return ""
+	}
+	return actor.ID
+}
+
+// Via says where an administrative action came from, for its entry's data:
+// the console (actor nil) or the API.
+func Via(actor *identity.User) string {
+	if actor == nil {
+		return "console"
+	}
+	return "api"
 }
 
 // At is when the entry was made.

@@ -132,20 +132,6 @@ func requireAdmin(actor *identity.User) error {
 	return errs.E(errs.Forbidden, "仅系统管理员可调整工作日", "only administrators change working-day overrides")
 }
 
-func actorID(actor *identity.User) string {
-	if actor == nil {
-		return ""
-	}
-	return actor.ID
-}
-
-func via(actor *identity.User) string {
-	if actor == nil {
-		return "console"
-	}
-	return "api"
-}
-
 func checkDay(day time.Time) error {
 	if y := day.In(China).Year(); y < FirstYear || y > LastYear {
 		return errs.E(errs.Invalid, fmt.Sprintf("只能调整 %d 至 %d 年的日期", FirstYear, LastYear),
@@ -182,7 +168,7 @@ func (s *Service) Set(ctx context.Context, actor *identity.User, day time.Time, 
 	if err := tx.LockKey(ctx, "calendar override "+key); err != nil {
 		return Override{}, err
 	}
-	data := map[string]any{"action": "set", "day": key, "working": working, "note": note, "via": via(actor)}
+	data := map[string]any{"action": "set", "day": key, "working": working, "note": note, "via": audit.Via(actor)}
 	before, err := tx.CalendarOverride(ctx, key)
 	switch {
 	case err == nil:
@@ -191,12 +177,12 @@ func (s *Service) Set(ctx context.Context, actor *identity.User, day time.Time, 
 		return Override{}, err
 	}
 	stored, err := tx.UpsertCalendarOverride(ctx, postgres.CalendarOverride{Day: key, Working: working, Note: note,
-		CreatedBy: actorID(actor), CreatedAt: now})
+		CreatedBy: audit.ActorID(actor), CreatedAt: now})
 	if err != nil {
 		return Override{}, err
 	}
 	_, err = s.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindCalendarOverride, AtMicros: now.UnixMicro(),
-		ActorID: actorID(actor), Subject: key, Data: data})
+		ActorID: audit.ActorID(actor), Subject: key, Data: data})
 	if err != nil {
 		return Override{}, err
 	}
@@ -232,8 +218,8 @@ func (s *Service) Unset(ctx context.Context, actor *identity.User, day time.Time
 	}
 	now := s.Now()
 	_, err = s.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindCalendarOverride, AtMicros: now.UnixMicro(),
-		ActorID: actorID(actor), Subject: key, Data: map[string]any{"action": "unset", "day": key,
-			"working": removed.Working, "note": removed.Note, "via": via(actor)}})
+		ActorID: audit.ActorID(actor), Subject: key, Data: map[string]any{"action": "unset", "day": key,
+			"working": removed.Working, "note": removed.Note, "via": audit.Via(actor)}})
 	if err != nil {
 		return Override{}, err
 	}

@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/sciflow/sciflow/internal/engine"
 	"github.com/sciflow/sciflow/internal/errs"
+	"github.com/sciflow/sciflow/internal/identity"
 	"github.com/sciflow/sciflow/internal/workflow"
 )
 
@@ -159,80 +161,58 @@ type decisionRequest struct {
 	Questions []string       `json:"questions"`
 }
 
-func (s *Server) decideTask(c echo.Context) error {
-	u, err := currentUser(c)
-	if err != nil {
-		return err
-	}
-	var req decisionRequest
-	if err := bind(c, &req); err != nil {
-		return err
-	}
-	if req.Decision == "" {
-		return errs.E(errs.Invalid, "请选择决定", "decision is required").Field("decision", "必填", "required")
-	}
-	t, err := s.engine.Decide(c.Request().Context(), u, c.Param("id"), engine.DecisionInput{Decision: req.Decision,
-		Comment: req.Comment, Scores: req.Scores, Data: req.Data, Questions: req.Questions})
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, toTaskJSON(t, English(c.Request())))
-}
-
 type reasonRequest struct {
 	Reason string `json:"reason"`
-}
-
-func (s *Server) recuseTask(c echo.Context) error {
-	u, err := currentUser(c)
-	if err != nil {
-		return err
-	}
-	var req reasonRequest
-	if err := bind(c, &req); err != nil {
-		return err
-	}
-	t, err := s.engine.Recuse(c.Request().Context(), u, c.Param("id"), req.Reason)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, toTaskJSON(t, English(c.Request())))
-}
-
-func (s *Server) recallTask(c echo.Context) error {
-	u, err := currentUser(c)
-	if err != nil {
-		return err
-	}
-	var req reasonRequest
-	if err := bind(c, &req); err != nil {
-		return err
-	}
-	t, err := s.engine.Recall(c.Request().Context(), u, c.Param("id"), req.Reason)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, toTaskJSON(t, English(c.Request())))
 }
 
 type delegateRequest struct {
 	ToUser string `json:"to_user"`
 }
 
-func (s *Server) delegateTask(c echo.Context) error {
+// taskAction answers one of a reviewer's actions on their task: the body
+// decoded into R, the action, the task as it stands after.
+func taskAction[R any](c echo.Context, act func(ctx context.Context, u *identity.User, id string, req R) (engine.Task, error)) error {
 	u, err := currentUser(c)
 	if err != nil {
 		return err
 	}
-	var req delegateRequest
+	var req R
 	if err := bind(c, &req); err != nil {
 		return err
 	}
-	t, err := s.engine.Delegate(c.Request().Context(), u, c.Param("id"), req.ToUser)
+	t, err := act(c.Request().Context(), u, c.Param("id"), req)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, toTaskJSON(t, English(c.Request())))
+}
+
+func (s *Server) recuseTask(c echo.Context) error {
+	return taskAction(c, func(ctx context.Context, u *identity.User, id string, req reasonRequest) (engine.Task, error) {
+		return s.engine.Recuse(ctx, u, id, req.Reason)
+	})
+}
+
+func (s *Server) recallTask(c echo.Context) error {
+	return taskAction(c, func(ctx context.Context, u *identity.User, id string, req reasonRequest) (engine.Task, error) {
+		return s.engine.Recall(ctx, u, id, req.Reason)
+	})
+}
+
+func (s *Server) delegateTask(c echo.Context) error {
+	return taskAction(c, func(ctx context.Context, u *identity.User, id string, req delegateRequest) (engine.Task, error) {
+		return s.engine.Delegate(ctx, u, id, req.ToUser)
+	})
+}
+
+func (s *Server) decideTask(c echo.Context) error {
+	return taskAction(c, func(ctx context.Context, u *identity.User, id string, req decisionRequest) (engine.Task, error) {
+		if req.Decision == "" {
+			return engine.Task{}, errs.E(errs.Invalid, "请选择决定", "decision is required").Field("decision", "必填", "required")
+		}
+		return s.engine.Decide(ctx, u, id, engine.DecisionInput{Decision: req.Decision, Comment: req.Comment,
+			Scores: req.Scores, Data: req.Data, Questions: req.Questions})
+	})
 }
 
 type addReviewerRequest struct {
