@@ -136,6 +136,10 @@ ALTER TABLE timers ADD COLUMN entered_at timestamptz;
 
 DROP TABLE outbox;
 
+-- Everything recorded about one application since a point in the chain
+-- (has anyone acted since a stage's decision, so that it may be recalled?).
+CREATE INDEX audit_log_application_idx ON audit_log (application_id, seq) WHERE application_id IS NOT NULL;
+
 -- +goose StatementBegin
 DO $$
 BEGIN
@@ -149,6 +153,7 @@ $$;
 -- +goose StatementEnd
 
 -- +goose Down
+DROP INDEX audit_log_application_idx;
 CREATE TABLE outbox (
     id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     topic          text NOT NULL,

@@ -171,7 +171,7 @@ func TestStagedReviewOverTheAPI(t *testing.T) {
 		Actor *struct{ Username string }
 		Data  map[string]any
 	}
-	require.Equal(t, 200, s.call("applicant", "GET", "/api/v1/applications/"+app.ID+"/history", nil, &hist))
+	require.Equal(t, 200, s.call("auditor", "GET", "/api/v1/applications/"+app.ID+"/history", nil, &hist))
 	var events []string
 	for _, h := range hist {
 		events = append(events, h.Event)
@@ -179,6 +179,9 @@ func TestStagedReviewOverTheAPI(t *testing.T) {
 	require.Equal(t, []string{"create", "submit", "recommend", "formal_pass", "experts_pass", "approve"}, events)
 	require.Nil(t, hist[2].Actor, "each stage's outcome is fired by the system")
 	require.Len(t, hist[2].Data["decided_by"], 2, "on the two unit reviewers' decisions")
+	require.Len(t, hist[4].Data["decided_by"], 5, "and on the five experts' scores")
+	require.Equal(t, 200, s.call("applicant", "GET", "/api/v1/applications/"+app.ID+"/history", nil, &hist))
+	require.NotContains(t, hist[4].Data, "decided_by", "which the applicant does not see")
 	s.requireIntactChain()
 	s.awaitNotification("applicant", "decision")
 }

@@ -298,23 +298,42 @@ func decodeHistory(rows []postgres.HistoryRow) ([]audit.Recorded, error) {
 }
 
 // History is an application's transitions, oldest first.
+// Administrators see that steps happened, not what anyone wrote; who decided
+// a review stage (a panel of experts, say) is for the bureau and oversight
+// to know, not the applicant.
 func (e *Engine) History(ctx context.Context, actor *identity.User, id string) ([]Transition, error) {
-	if _, err := e.db.Application(ctx, actor, id); err != nil {
+	app, err := e.db.Application(ctx, actor, id)
+	if err != nil {
 		return nil, err
 	}
 	rows, err := e.db.History(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	admin, bureau := oversightOnly(app.ScopeRoles), oversees(app.ScopeRoles)
 	out := make([]Transition, 0, len(rows))
 	for _, r := range rows {
 		t, err := toTransition(r)
 		if err != nil {
 			return nil, err
 		}
+		switch {
+		case admin:
+			t.Comment, t.Data = "", nil
+		case !bureau && t.Data["decided_by"] != nil:
+			t.Data = mergePatch(t.Data, map[string]any{"decided_by": nil})
+		}
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// oversees reports whether the caller sees an application as the bureau or
+// oversight does: every review task, score, draw and decider.
+func oversees(scope []identity.Role) bool {
+	return slices.ContainsFunc(scope, func(r identity.Role) bool {
+		return r == identity.Staff || r == identity.Leader || r == identity.Auditor
+	})
 }
 
 func toTransition(r postgres.HistoryRow) (Transition, error) {

@@ -64,15 +64,13 @@ func (e *Engine) ReviewRecord(ctx context.Context, actor *identity.User, appID s
 	for i, s := range stages {
 		ids[i] = s.ID
 	}
-	oversees := slices.ContainsFunc(app.ScopeRoles, func(r identity.Role) bool {
-		return r == identity.Staff || r == identity.Leader || r == identity.Auditor
-	})
+	bureau := oversees(app.ScopeRoles)
 	tasks, err := e.db.TasksOfStages(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
 	var draws []postgres.ExpertDraw
-	if oversees {
+	if bureau {
 		if draws, err = e.db.DrawsOfStages(ctx, ids); err != nil {
 			return nil, err
 		}
@@ -87,7 +85,7 @@ func (e *Engine) ReviewRecord(ctx context.Context, actor *identity.User, appID s
 			r.Summary = nil
 		}
 		for _, t := range tasks {
-			if t.StageID == s.ID && (oversees || actor != nil && t.AssigneeID == actor.ID) {
+			if t.StageID == s.ID && (bureau || actor != nil && t.AssigneeID == actor.ID) {
 				r.Tasks = append(r.Tasks, e.toTask(def, s.State, s.Round, t))
 			}
 		}

@@ -235,6 +235,15 @@ func TestStagedReview(t *testing.T) {
 		}
 	}
 	require.Equal(t, []string{"create", "submit", "recommend", "formal_pass", "experts_pass", "approve", "notice_end"}, steps)
+	mine, err := w.eng.History(w.ctx, w.users["applicant"], app.ID)
+	require.NoError(t, err)
+	require.NotContains(t, mine[4].Data, "decided_by", "the applicant does not learn who was on the panel")
+	require.Contains(t, mine[4].Data, "review", "but sees the aggregate")
+	theirs, err := w.eng.History(w.ctx, w.users["admin"], app.ID)
+	require.NoError(t, err)
+	require.Len(t, theirs, len(hist), "administrators see that each step happened")
+	require.Empty(t, theirs[5].Comment, "but not what anyone wrote")
+	require.Empty(t, theirs[5].Data)
 	r := w.verify()
 	require.True(t, r.OK, "%+v", r.Problems)
 }
@@ -295,6 +304,42 @@ func TestSendBackWithQuestions(t *testing.T) {
 }
 
 func err2(_ engine.FireResult, err error) error { return err }
+
+// TestRecallASendBack: the reviewer who sent an application back may take
+// it back until the applicant does anything with it.
+func TestRecallASendBack(t *testing.T) {
+	t.Parallel()
+	w := reviewWorld(t)
+	app := w.submitProject("applicant")
+	back := func() string {
+		task := w.taskOf(app.ID, "unit_reviewer")
+		require.NoError(t, w.decide("unit_reviewer", app.ID, engine.DecisionInput{Decision: "send_back", Questions: []string{"请补充报表"}}))
+		require.Equal(t, "returned", w.state(app.ID))
+		return task.ID
+	}
+	task := back()
+	_, err := w.eng.Recall(w.ctx, w.users["unit_reviewer"], task, "退错了")
+	require.NoError(t, err)
+	require.Equal(t, "unit_review", w.state(app.ID), "back in the stage, as a step of the history")
+	require.Equal(t, "open", w.taskOf(app.ID, "unit_reviewer2").Status, "the other reviewer's task is open again")
+
+	task = back()
+	qs, err := w.eng.Questions(w.ctx, w.users["applicant"], app.ID)
+	require.NoError(t, err)
+	_, err = w.eng.Answer(w.ctx, w.users["applicant"], app.ID, map[string]string{qs[len(qs)-1].ID: "已补充"})
+	require.NoError(t, err)
+	_, err = w.eng.Recall(w.ctx, w.users["unit_reviewer"], task, "再想想")
+	require.Equal(t, errs.Conflict, code(err), "the applicant has acted on it")
+	require.Equal(t, "returned", w.state(app.ID))
+	hist, err := w.eng.History(w.ctx, w.users["auditor"], app.ID)
+	require.NoError(t, err)
+	var events []string
+	for _, h := range hist {
+		events = append(events, h.Event)
+	}
+	require.Equal(t, []string{"create", "submit", "send_back", "review.recall", "send_back"}, events)
+	require.True(t, w.verify().OK)
+}
 
 func TestTooSmallAPoolIsRefused(t *testing.T) {
 	t.Parallel()

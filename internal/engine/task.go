@@ -491,25 +491,25 @@ func (e *Engine) recallStage(ctx context.Context, tx *postgres.Tx, sg *stage, ta
 	if !ok || cur.Kind == workflow.KindTerminal {
 		return errs.E(errs.Conflict, "申请已经结束，不能再取回", "the application has ended; it cannot be recalled")
 	}
+	// The stage's outcome must be the last step, and nobody may have done
+	// anything since in the state it led to: decided, answered, uploaded.
+	last := sg.hist[len(sg.hist)-1]
+	if last.From != sg.row.State || last.Event != sg.row.Outcome {
+		return tooLate
+	}
+	acted, err := tx.ActedSince(ctx, sg.app.ID, last.Seq)
+	if err != nil {
+		return err
+	}
+	if acted {
+		return tooLate
+	}
 	if cur.Review != nil {
-		next, err := tx.LastStage(ctx, sg.app.ID)
-		if err != nil {
-			return err
-		}
-		nextTasks, err := tx.StageTasks(ctx, next.ID)
-		if err != nil {
-			return err
-		}
-		for _, t := range nextTasks {
-			if t.Status == postgres.TaskDecided {
-				return tooLate
-			}
-		}
 		if err := tx.CloseStage(ctx, sg.app.ID, postgres.StageClose{Outcome: recallEvent, At: now}); err != nil {
 			return err
 		}
 	}
-	err := tx.UpdateApplication(ctx, postgres.ApplicationChange{ID: sg.app.ID, Version: sg.app.Version, State: sg.row.State,
+	err = tx.UpdateApplication(ctx, postgres.ApplicationChange{ID: sg.app.ID, Version: sg.app.Version, State: sg.row.State,
 		StateChanged: true, Data: sg.app.Data, Submitted: true, Deadline: sg.row.Due, WorkflowVersion: sg.app.WorkflowVersion, At: now})
 	if err != nil {
 		return err

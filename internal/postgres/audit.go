@@ -91,6 +91,18 @@ func (tx *Tx) ScanAudit(ctx context.Context, fn func(AuditRow) error) error {
 	return mapError("scan audit log", rows.Err())
 }
 
+// ActedSince reports whether anything was recorded about an application
+// after the chain entry seq, other than the expert draws that a stage's
+// opening makes by itself.
+func (tx *Tx) ActedSince(ctx context.Context, appID string, seq int64) (bool, error) {
+	const q = `SELECT EXISTS (SELECT 1 FROM audit_log WHERE application_id = $1 AND seq > $2 AND kind <> 'review.draw')`
+	var acted bool
+	if err := tx.GetContext(ctx, &acted, q, appID, seq); err != nil {
+		return false, mapError("look for later actions", err)
+	}
+	return acted, nil
+}
+
 // StateMismatch is an application whose stored state is not where its
 // history says it went.
 type StateMismatch struct {
