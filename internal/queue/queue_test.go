@@ -36,12 +36,12 @@ type county struct {
 func newCounty(t *testing.T) *county {
 	c := &county{t: t, ctx: context.Background(), db: dbtest.New(t), users: map[string]*identity.User{}}
 	log := slog.New(slog.DiscardHandler)
-	cal := calendar.New()
-	c.eng = engine.New(c.db, audit.New("queue-test-secret-queue-test-secret!"), cal, log)
+	national := calendar.New()
+	c.eng = engine.New(c.db, audit.New("queue-test-secret-queue-test-secret!"), national, log)
 	defs, err := workflow.LoadDir(os.DirFS("../workflow/testdata/valid"))
 	require.NoError(t, err)
 	require.NoError(t, c.eng.Sync(c.ctx, defs))
-	c.notify = notify.New(c.db, c.eng, cal, nil, log)
+	c.notify = notify.New(c.db, c.eng, national, nil, log)
 	orgs := map[string]string{}
 	for _, o := range []struct {
 		name   string
