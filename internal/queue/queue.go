@@ -50,7 +50,7 @@ func Start(ctx context.Context, d Deps) (*Queue, error) {
 		every = time.Hour
 	}
 	client, err := river.NewClient(d.DB.RiverDriver(), &river.Config{
-		Logger:  d.Log,
+		Logger:  slog.New(warnings{d.Log.Handler()}),
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 8}},
 		Workers: workers,
 		// database/sql offers no LISTEN: poll, and often enough that a
@@ -137,6 +137,17 @@ func (w *remindWorker) Work(ctx context.Context, _ *river.Job[notify.RemindJob])
 	}
 	return err
 }
+
+// warnings passes on river's warnings and errors but not its routine
+// information (job counts every few seconds), which would drown the log.
+type warnings struct{ slog.Handler }
+
+func (w warnings) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && w.Handler.Enabled(ctx, l)
+}
+
+func (w warnings) WithAttrs(as []slog.Attr) slog.Handler { return warnings{w.Handler.WithAttrs(as)} }
+func (w warnings) WithGroup(g string) slog.Handler       { return warnings{w.Handler.WithGroup(g)} }
 
 // inTx runs fn in a transaction that also completes the job, so that the
 // work and the job's end commit together or not at all.
