@@ -277,3 +277,167 @@ func TestHugeFormIsRefused(t *testing.T) {
 	code, _ := b.post("/login", url.Values{"username": {strings.Repeat("x", 2<<20)}})
 	require.Equal(t, 413, code, "the site's upload limit is 1 MiB")
 }
+
+type userDetail struct {
+	ID       string
+	Username string
+	Email    *string
+}
+
+// userNamed finds an account in the administrator's list.
+func (s *site) userNamed(username string) userDetail {
+	s.t.Helper()
+	var users []userDetail
+	require.Equal(s.t, 200, s.call("auditor", "GET", "/api/v1/users", nil, &users))
+	for _, u := range users {
+		if u.Username == username {
+			return u
+		}
+	}
+	s.t.Fatalf("no user %s", username)
+	return userDetail{}
+}
+
+// emailEntries is the e-mail part of every account entry about a user, in
+// the chain's order, as the auditor reads it.
+func (s *site) emailEntries(userID string) []string {
+	s.t.Helper()
+	var page struct {
+		Items []struct {
+			Kind    string
+			Subject string
+			Data    map[string]any
+		}
+	}
+	require.Equal(s.t, 200, s.call("auditor", "GET", "/api/v1/audit?limit=1000", nil, &page))
+	var out []string
+	for _, e := range page.Items {
+		if e.Subject != userID || (e.Kind != "user.create" && e.Kind != "user.change") {
+			continue
+		}
+		before, _ := e.Data["email_before"].(string)
+		after, ok := e.Data["email"].(string)
+		if ok {
+			out = append(out, e.Kind+" "+before+" -> "+after)
+		}
+	}
+	return out
+}
+
+func TestUserEmailOverTheAPI(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	var e apiError
+	newUser := map[string]any{"username": "qian", "name": "钱经办", "roles": []string{"staff"}, "org": "bureau",
+		"password": testPassword, "email": " Qian@Bureau.Example.CN "}
+	var created userDetail
+	require.Equal(t, 201, s.call("admin", "POST", "/api/v1/users", newUser, &created))
+	require.NotNil(t, created.Email)
+	require.Equal(t, "Qian@bureau.example.cn", *created.Email, "trimmed, the domain lower-cased")
+	require.Equal(t, "Qian@bureau.example.cn", *s.userNamed("qian").Email, "the list shows it")
+	require.Nil(t, s.userNamed("staff").Email, "an account without an address shows null")
+
+	var me struct {
+		Username string
+		Email    *string
+	}
+	require.Equal(t, 200, s.call("qian", "GET", "/api/v1/me", nil, &me))
+	require.NotNil(t, me.Email, "the caller sees their own address")
+	require.Equal(t, "Qian@bureau.example.cn", *me.Email)
+
+	for _, bad := range []string{"qian.example.com", "qian @example.com", "A <a@b.c>", strings.Repeat("q", 290) + "@example.com"} {
+		newUser["username"], newUser["email"] = "other", bad
+		require.Equal(t, 422, s.call("admin", "POST", "/api/v1/users", newUser, &e), bad)
+		require.Equal(t, "invalid", e.Error.Code)
+		require.Contains(t, e.Error.Fields, "email", bad)
+		e = apiError{}
+		require.Equal(t, 422, s.call("admin", "PATCH", "/api/v1/users/"+created.ID, map[string]any{"email": bad}, &e), bad)
+		require.Contains(t, e.Error.Fields, "email", bad)
+	}
+	require.Equal(t, 422, s.call("admin", "POST", "/api/v1/users", newUser, &e, "Accept-Language", "en"))
+	require.Contains(t, e.Error.Fields["email"], "254 bytes", "the message follows Accept-Language")
+	require.Equal(t, 422, s.call("admin", "PATCH", "/api/v1/users/"+created.ID, map[string]any{"email": "A <a@b.c>"}, &e))
+	require.Contains(t, e.Error.Fields["email"], "姓名", "Chinese by default, naming the display name as the fault")
+
+	var changed userDetail
+	require.Equal(t, 200, s.call("admin", "PATCH", "/api/v1/users/"+created.ID, map[string]any{"email": "qian@example.org"}, &changed))
+	require.Equal(t, "qian@example.org", *changed.Email)
+	require.Equal(t, 200, s.call("admin", "PATCH", "/api/v1/users/"+created.ID, map[string]any{"name": "钱经办人"}, &changed))
+	require.Equal(t, "qian@example.org", *changed.Email, "a change without the field keeps the address")
+	require.Equal(t, 403, s.call("staff", "PATCH", "/api/v1/users/"+created.ID, map[string]any{"email": "x@example.org"}, &e),
+		"only administrators change addresses")
+	require.Equal(t, 200, s.call("admin", "PATCH", "/api/v1/users/"+created.ID, map[string]any{"email": ""}, &changed))
+	require.Nil(t, changed.Email, "an empty string clears it")
+	require.Equal(t, 200, s.call("qian", "GET", "/api/v1/me", nil, &me))
+	require.Nil(t, me.Email)
+
+	require.Equal(t, []string{
+		"user.create  -> Qian@bureau.example.cn",
+		"user.change Qian@bureau.example.cn -> qian@example.org",
+		"user.change qian@example.org -> ",
+	}, s.emailEntries(created.ID))
+	s.requireIntactChain()
+}
+
+func TestRegistrationWithEmail(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	reg := map[string]string{"kind": "individual", "username": "talent", "password": testPassword, "name": "孙研究员",
+		"phone": "13800000000", "employer": "alpha", "email": "sun@"}
+	var e apiError
+	require.Equal(t, 422, s.call("", "POST", "/api/v1/registrations", reg, &e))
+	require.Contains(t, e.Error.Fields, "email")
+	require.NotContains(t, e.Error.Fields, "username", "only the address is at fault")
+
+	reg["email"] = "Sun@Alpha.Example.CN"
+	var res struct {
+		User struct {
+			ID    string
+			Email *string
+		}
+	}
+	require.Equal(t, 201, s.call("", "POST", "/api/v1/registrations", reg, &res))
+	require.NotNil(t, res.User.Email)
+	require.Equal(t, "Sun@alpha.example.cn", *res.User.Email)
+	require.Equal(t, "Sun@alpha.example.cn", *s.userNamed("talent").Email)
+	require.Equal(t, []string{"user.create  -> Sun@alpha.example.cn"}, s.emailEntries(res.User.ID))
+}
+
+func TestUserEmailAtTheConsole(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	env := []string{"DATABASE_URL=" + s.dsn, "SCIFLOW_DATA_DIR=" + s.dataDir, "SCIFLOW_WORKFLOWS_DIR=" + s.wfDir}
+
+	out, errOut, code := runCLI(t, env, testPassword+"\n", "user", "add", "--username", "zhao", "--name", "赵经办",
+		"--roles", "staff", "--org", "bureau", "--email", "Zhao@Bureau.Example.CN", "--password-stdin")
+	require.Equal(t, 0, code, errOut)
+	id := strings.TrimSpace(out)
+	zhao := s.userNamed("zhao")
+	require.Equal(t, id, zhao.ID)
+	require.Equal(t, "Zhao@bureau.example.cn", *zhao.Email)
+
+	out, errOut, code = runCLI(t, env, "", "user", "email", "staff", " Staff@Bureau.Example.CN ")
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "staff: Staff@bureau.example.cn\n", out, "prints what is stored")
+	require.Equal(t, "Staff@bureau.example.cn", *s.userNamed("staff").Email)
+
+	_, errOut, code = runCLI(t, env, "", "user", "email", "staff", "A <a@b.c>")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "user email: invalid e-mail address (email: ")
+	require.Equal(t, "Staff@bureau.example.cn", *s.userNamed("staff").Email, "a refused address changes nothing")
+
+	_, _, code = runCLI(t, env, "", "user", "email", "staff")
+	require.Equal(t, 2, code, "the address or --clear is required")
+
+	out, errOut, code = runCLI(t, env, "", "user", "email", "staff", "--clear")
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "staff: no e-mail address\n", out)
+	require.Nil(t, s.userNamed("staff").Email)
+
+	staff := s.userNamed("staff")
+	require.Equal(t, []string{
+		"user.change  -> Staff@bureau.example.cn",
+		"user.change Staff@bureau.example.cn -> ",
+	}, s.emailEntries(staff.ID))
+	s.requireIntactChain()
+}

@@ -93,8 +93,9 @@ func (l *stringList) Set(v string) error {
 	return nil
 }
 
-const userUsage = `usage: sciflow user add --username U --name N --roles R1,R2 --org N [--specialty S]... [--conflict ORG]... --password-stdin
+const userUsage = `usage: sciflow user add --username U --name N --roles R1,R2 --org N [--email ADDR] [--specialty S]... [--conflict ORG]... --password-stdin
        sciflow user passwd USERNAME            (the new password on standard input)
+       sciflow user email USERNAME ADDR|--clear
        sciflow user disable USERNAME
        sciflow user enable USERNAME
        sciflow user reset-link USERNAME        (prints a one-time link for the user)`
@@ -111,6 +112,18 @@ func userCommand(ctx context.Context, e *env, args []string) error {
 			return usageError{userUsage}
 		}
 		return userChange(ctx, e, args[0], args[1])
+	case "email":
+		if len(args) != 3 || strings.HasPrefix(args[1], "-") {
+			return usageError{userUsage}
+		}
+		addr := args[2]
+		switch {
+		case addr == "--clear" || addr == "-clear":
+			addr = "" // an empty address is no address
+		case strings.HasPrefix(addr, "-"):
+			return usageError{userUsage}
+		}
+		return userEmail(ctx, e, args[1], addr)
 	}
 	return usageError{userUsage}
 }
@@ -121,6 +134,7 @@ func userAdd(ctx context.Context, e *env, args []string) error {
 	name := fs.String("name", "", "the person's name")
 	roles := fs.String("roles", "", "comma-separated roles")
 	org := fs.String("org", "", "the user's organisation, by name or id")
+	email := fs.String("email", "", "where notifications are e-mailed (optional)")
 	var specialties, conflicts stringList
 	fs.Var(&specialties, "specialty", "an expert's specialty (repeatable, or comma-separated)")
 	fs.Var(&conflicts, "conflict", "an organisation the expert must never review, by name or id (repeatable)")
@@ -144,7 +158,7 @@ func userAdd(ctx context.Context, e *env, args []string) error {
 	}
 	return withAccounts(ctx, e, func(acc *account.Service, _ config.Config) error {
 		created, err := acc.CreateUser(ctx, nil, account.NewUser{
-			User:     identity.User{Username: *username, Name: *name, OrgID: *org, Roles: rs},
+			User:     identity.User{Username: *username, Name: *name, OrgID: *org, Roles: rs, Email: *email},
 			Password: pw, Specialties: specialties, ConflictOrgs: conflicts})
 		if err != nil {
 			return fmt.Errorf("user add: %s", explain(err))
@@ -187,6 +201,24 @@ func userChange(ctx context.Context, e *env, what, username string) error {
 			return fmt.Errorf("user %s: %s", what, explain(err))
 		}
 		fmt.Fprintf(e.stdout, "%s: done\n", what)
+		return nil
+	})
+}
+
+// userEmail sets where a user's notifications are e-mailed, or with an
+// empty addr removes the address, and prints what is stored (the domain
+// lower-cased), so the operator sees exactly where mail will go.
+func userEmail(ctx context.Context, e *env, username, addr string) error {
+	return withAccounts(ctx, e, func(acc *account.Service, _ config.Config) error {
+		u, err := acc.UpdateUser(ctx, nil, username, account.UserChange{Email: &addr})
+		if err != nil {
+			return fmt.Errorf("user email: %s", explain(err))
+		}
+		if u.Email == "" {
+			fmt.Fprintf(e.stdout, "%s: no e-mail address\n", u.Username)
+		} else {
+			fmt.Fprintf(e.stdout, "%s: %s\n", u.Username, u.Email)
+		}
 		return nil
 	})
 }

@@ -52,13 +52,15 @@ const usage = `usage: sciflow COMMAND [ARGS]
   migrate               apply database migrations and exit
   seed demo             create demo organisations and users, print their logins
   org add --name N --kind K [--parent P] [--credit-code C]
-  user add --username U --name N --roles R1,R2 --org N [--specialty S] --password-stdin
+  user add --username U --name N --roles R1,R2 --org N [--specialty S] [--email ADDR] --password-stdin
   user passwd|disable|enable|reset-link USERNAME
+  user email USERNAME ADDR|--clear
   workflows check [DIR] validate definitions; problems as file:line: message
   workflows migrate KEY --to VERSION [--map OLD=NEW ...] [--dry-run]
                         move running applications to another definition version
   timers run [--as-of TIME]
-                        fire every timer due by TIME as the system
+                        fire every timer due by TIME as the system, and make the
+                        reminders and escalations due by then
   audit verify          check the whole audit chain; exit 1 on any problem
   calendar list|set|unset
                         local working-day overrides: calendar set DAY --working|--off

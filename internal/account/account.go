@@ -169,6 +169,9 @@ func (s *Service) checkNewUser(n NewUser) (identity.User, error) {
 	if err := checkRoles(u.Roles); err != nil {
 		return u, err
 	}
+	if u.Email, err = identity.NormalizeEmail(u.Email); err != nil {
+		return u, err
+	}
 	if err := identity.CheckPasswordPolicy(n.Password, u.Username); err != nil {
 		return u, err
 	}
@@ -209,6 +212,11 @@ func (s *Service) createUser(ctx context.Context, tx *postgres.Tx, actor *identi
 	}
 	data := map[string]any{"username": created.Username, "roles": identity.RoleStrings(created.Roles), "org_id": created.OrgID,
 		"individual": created.Individual, "via": how}
+	// The address decides where notifications go, so the trail shows where
+	// they went from the start, as it shows every later change.
+	if created.Email != "" {
+		data["email"] = created.Email
+	}
 	for k, v := range extra {
 		data[k] = v
 	}
@@ -241,14 +249,15 @@ type UserChange struct {
 	Name         *string
 	Roles        []identity.Role
 	Disabled     *bool
+	Email        *string // an empty string removes the address
 	Specialties  []string
 	ConflictOrgs []string
 	ExpertSet    bool // Specialties and ConflictOrgs are given
 }
 
-// UpdateUser changes an account's name, roles, disabled state or expert
-// profile. Administrators cannot change their own roles or disable
-// themselves: someone else must.
+// UpdateUser changes an account's name, roles, disabled state, e-mail
+// address or expert profile. Administrators cannot change their own roles or
+// disable themselves: someone else must.
 func (s *Service) UpdateUser(ctx context.Context, actor *identity.User, ref string, ch UserChange) (identity.User, error) {
 	if err := requireAdmin(actor); err != nil {
 		return identity.User{}, err
@@ -282,6 +291,13 @@ func (s *Service) UpdateUser(ctx context.Context, actor *identity.User, ref stri
 	if ch.Disabled != nil {
 		u.Disabled = *ch.Disabled
 	}
+	if ch.Email != nil {
+		email, err := identity.NormalizeEmail(*ch.Email)
+		if err != nil {
+			return identity.User{}, err
+		}
+		u.Email = email
+	}
 	now := s.Now()
 	if err := tx.UpdateUser(ctx, u, now); err != nil {
 		return identity.User{}, err
@@ -291,10 +307,18 @@ func (s *Service) UpdateUser(ctx context.Context, actor *identity.User, ref stri
 			return identity.User{}, err
 		}
 	}
+	data := map[string]any{"username": u.Username,
+		"roles_before": identity.RoleStrings(before.Roles), "roles": identity.RoleStrings(u.Roles),
+		"disabled_before": before.Disabled, "disabled": u.Disabled, "name": u.Name, "via": audit.Via(actor)}
+	// Both addresses are recorded, not merely "changed": whoever pointed
+	// someone's notifications elsewhere must be traceable to where. Only
+	// administrators and auditors read the chain. An unchanged address is
+	// left out so as not to copy it into every entry.
+	if u.Email != before.Email {
+		data["email_before"], data["email"] = before.Email, u.Email
+	}
 	_, err = s.chain.Append(ctx, tx, audit.Entry{Kind: audit.KindUserChange, AtMicros: now.UnixMicro(), ActorID: audit.ActorID(actor),
-		Subject: u.ID, Data: map[string]any{"username": u.Username,
-			"roles_before": identity.RoleStrings(before.Roles), "roles": identity.RoleStrings(u.Roles),
-			"disabled_before": before.Disabled, "disabled": u.Disabled, "name": u.Name, "via": audit.Via(actor)}})
+		Subject: u.ID, Data: data})
 	if err != nil {
 		return identity.User{}, err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -139,4 +140,114 @@ func TestRegistrationsPerAddressAreLimited(t *testing.T) {
 	require.Equal(t, errs.TooMany, errs.CodeOf(err))
 	require.Positive(t, errs.As(err).RetryAfter)
 	require.NoError(t, reg(account.MaxRegistrations+1, "198.51.100.8"), "another address is not held back")
+}
+
+// userEntries is the data of every account entry about one user, oldest
+// first.
+func userEntries(t *testing.T, db *postgres.DB, userID string) []map[string]any {
+	t.Helper()
+	var rows []string
+	require.NoError(t, db.Select(&rows, `SELECT content FROM audit_log WHERE kind IN ('user.create', 'user.change') ORDER BY seq`))
+	var out []map[string]any
+	for _, r := range rows {
+		var e struct {
+			Subject string
+			Data    map[string]any
+		}
+		require.NoError(t, json.Unmarshal([]byte(r), &e))
+		if e.Subject == userID {
+			out = append(out, e.Data)
+		}
+	}
+	return out
+}
+
+func TestEmailIsStoredChangedClearedAndAudited(t *testing.T) {
+	t.Parallel()
+	acc, db, chain := service(t)
+	ctx := context.Background()
+	org, err := acc.CreateOrg(ctx, nil, identity.Org{Name: "云阳县科学技术局", Kind: identity.Bureau})
+	require.NoError(t, err)
+	admin, err := acc.CreateUser(ctx, nil, account.NewUser{User: identity.User{Username: "admin", Name: "管理员", OrgID: org.ID,
+		Roles: []identity.Role{identity.Admin}}, Password: "Yunyang-2026!a"})
+	require.NoError(t, err)
+	require.Empty(t, admin.Email, "the address is optional")
+
+	staff, err := acc.CreateUser(ctx, &admin, account.NewUser{User: identity.User{Username: "staff", Name: "李经办", OrgID: org.ID,
+		Roles: []identity.Role{identity.Staff}, Email: " Li.Jingban@YunYang.GOV.cn "}, Password: "Yunyang-2026!b"})
+	require.NoError(t, err)
+	require.Equal(t, "Li.Jingban@yunyang.gov.cn", staff.Email, "trimmed, the domain lower-cased")
+	stored, err := db.User(ctx, staff.ID)
+	require.NoError(t, err)
+	require.Equal(t, "Li.Jingban@yunyang.gov.cn", stored.Email)
+
+	for _, bad := range []string{"no-at-sign.example.com", "li jingban@example.com", "A <a@b.cn>", strings.Repeat("a", 300)} {
+		_, err := acc.CreateUser(ctx, &admin, account.NewUser{User: identity.User{Username: "bad", Name: "x", OrgID: org.ID,
+			Roles: []identity.Role{identity.Staff}, Email: bad}, Password: "Yunyang-2026!c"})
+		require.Equal(t, errs.Invalid, errs.CodeOf(err), bad)
+		require.Contains(t, errs.As(err).Fields, "email", bad)
+		_, err = acc.UpdateUser(ctx, &admin, "staff", account.UserChange{Email: &bad})
+		require.Equal(t, errs.Invalid, errs.CodeOf(err), bad)
+		require.Contains(t, errs.As(err).Fields, "email", bad)
+	}
+	_, err = db.UserByUsername(ctx, "bad")
+	require.Equal(t, errs.NotFound, errs.CodeOf(err), "a refused address creates nobody")
+
+	changed := "li@example.com"
+	u, err := acc.UpdateUser(ctx, &admin, "staff", account.UserChange{Email: &changed})
+	require.NoError(t, err)
+	require.Equal(t, changed, u.Email)
+	name := "李经办人"
+	_, err = acc.UpdateUser(ctx, &admin, "staff", account.UserChange{Name: &name})
+	require.NoError(t, err)
+	stored, err = db.User(ctx, staff.ID)
+	require.NoError(t, err)
+	require.Equal(t, changed, stored.Email, "a change that leaves the address out keeps it, and no bad address got in")
+
+	cleared := ""
+	u, err = acc.UpdateUser(ctx, nil, "staff", account.UserChange{Email: &cleared})
+	require.NoError(t, err)
+	require.Empty(t, u.Email)
+	var isNull bool
+	require.NoError(t, db.Get(&isNull, `SELECT email IS NULL FROM users WHERE id = $1`, staff.ID))
+	require.True(t, isNull, "no address is stored as NULL, which notify reads as 'do not mail'")
+
+	entries := userEntries(t, db, staff.ID)
+	require.Len(t, entries, 4)
+	require.Equal(t, "Li.Jingban@yunyang.gov.cn", entries[0]["email"], "creation records the first address")
+	require.Equal(t, "Li.Jingban@yunyang.gov.cn", entries[1]["email_before"])
+	require.Equal(t, changed, entries[1]["email"])
+	require.NotContains(t, entries[2], "email", "an unchanged address is not copied into the entry")
+	require.NotContains(t, entries[2], "email_before")
+	require.Equal(t, changed, entries[3]["email_before"])
+	require.Equal(t, "", entries[3]["email"])
+	require.Equal(t, "console", entries[3]["via"])
+	r, err := chain.Verify(ctx, db)
+	require.NoError(t, err)
+	require.True(t, r.OK, "%+v", r.Problems)
+}
+
+func TestRegistrationTakesAnOptionalEmail(t *testing.T) {
+	t.Parallel()
+	acc, db, _ := service(t)
+	ctx := context.Background()
+	_, err := acc.CreateOrg(ctx, nil, identity.Org{Name: "云阳县人民医院", Kind: identity.Employer})
+	require.NoError(t, err)
+	reg := account.Registration{Kind: account.RegisterIndividual, Username: "talent", Password: "Yunyang-2026!",
+		Name: "孙研究员", Phone: "13800000000", Employer: "云阳县人民医院", Address: "198.51.100.7", Email: "sun@"}
+	_, _, err = acc.Register(ctx, reg)
+	require.Equal(t, errs.Invalid, errs.CodeOf(err))
+	require.Contains(t, errs.As(err).Fields, "email")
+
+	reg.Email = "Sun@Hospital.Example.CN"
+	u, _, err := acc.Register(ctx, reg)
+	require.NoError(t, err)
+	stored, err := db.User(ctx, u.ID)
+	require.NoError(t, err)
+	require.Equal(t, "Sun@hospital.example.cn", stored.Email)
+
+	reg.Username, reg.Email = "talent2", ""
+	u, _, err = acc.Register(ctx, reg)
+	require.NoError(t, err, "the address is optional")
+	require.Empty(t, u.Email)
 }

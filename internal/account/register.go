@@ -25,6 +25,7 @@ type Registration struct {
 	Password string
 	Name     string // the contact person, or the individual
 	Phone    string
+	Email    string // optional: where notifications are mailed
 	// Enterprise: its name, credit code and (optionally) the unit that
 	// recommends it, which may then verify it.
 	OrgName    string
@@ -72,6 +73,11 @@ func (s *Service) Register(ctx context.Context, r Registration) (identity.User, 
 	if !phonePattern.MatchString(r.Phone) {
 		bad.Field("phone", "请填写有效的电话号码", "a valid phone number is required")
 	}
+	email, err := identity.NormalizeEmail(r.Email)
+	if err != nil {
+		f := errs.As(err).Fields["email"]
+		bad.Field("email", f.Zh, f.En)
+	}
 	switch r.Kind {
 	case RegisterEnterprise:
 		if r.OrgName == "" || len(r.OrgName) > 200 {
@@ -113,7 +119,7 @@ func (s *Service) Register(ctx context.Context, r Registration) (identity.User, 
 		return none, engine.Application{}, err
 	}
 	defer tx.Rollback()
-	u := identity.User{Username: username, Name: r.Name, Phone: r.Phone, Roles: []identity.Role{identity.Applicant}}
+	u := identity.User{Username: username, Name: r.Name, Phone: r.Phone, Email: email, Roles: []identity.Role{identity.Applicant}}
 	data := map[string]any{"contact_name": r.Name, "contact_phone": r.Phone}
 	switch r.Kind {
 	case RegisterEnterprise:

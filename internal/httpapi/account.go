@@ -18,6 +18,7 @@ type registrationRequest struct {
 	Password   string `json:"password"`
 	Name       string `json:"name"`
 	Phone      string `json:"phone"`
+	Email      string `json:"email"`
 	OrgName    string `json:"org_name"`
 	CreditCode string `json:"credit_code"`
 	Parent     string `json:"parent"`
@@ -122,6 +123,7 @@ type userDetailJSON struct {
 	ID         string   `json:"id"`
 	Username   string   `json:"username"`
 	Name       string   `json:"name"`
+	Email      *string  `json:"email"`
 	Roles      []string `json:"roles"`
 	OrgID      string   `json:"org_id"`
 	Individual bool     `json:"individual"`
@@ -130,8 +132,18 @@ type userDetailJSON struct {
 }
 
 func toUserDetail(u identity.User) userDetailJSON {
-	return userDetailJSON{ID: u.ID, Username: u.Username, Name: u.Name, Roles: identity.RoleStrings(u.Roles),
-		OrgID: u.OrgID, Individual: u.Individual, Disabled: u.Disabled, CreatedAt: timeJSON(u.Created)}
+	return userDetailJSON{ID: u.ID, Username: u.Username, Name: u.Name, Email: emailJSON(u.Email),
+		Roles: identity.RoleStrings(u.Roles), OrgID: u.OrgID, Individual: u.Individual, Disabled: u.Disabled,
+		CreatedAt: timeJSON(u.Created)}
+}
+
+// emailJSON is null for an account without an address, like parent_id for
+// an organisation without a parent: the field is always there.
+func emailJSON(email string) *string {
+	if email == "" {
+		return nil
+	}
+	return &email
 }
 
 // accountReader lets administrators and auditors read the accounts.
@@ -167,6 +179,7 @@ type userRequest struct {
 	Roles       []string `json:"roles"`
 	Org         string   `json:"org"`
 	Password    string   `json:"password"`
+	Email       string   `json:"email"`
 	Specialties []string `json:"specialties"`
 	Conflicts   []string `json:"conflicts"`
 }
@@ -189,7 +202,8 @@ func (s *Server) createUser(c echo.Context) error {
 		return err
 	}
 	u, err := s.accounts.CreateUser(c.Request().Context(), actor, account.NewUser{
-		User:     identity.User{Username: req.Username, Name: req.Name, Roles: toRoles(req.Roles), OrgID: req.Org},
+		User: identity.User{Username: req.Username, Name: req.Name, Roles: toRoles(req.Roles), OrgID: req.Org,
+			Email: req.Email},
 		Password: req.Password, Specialties: req.Specialties, ConflictOrgs: req.Conflicts})
 	if err != nil {
 		return err
@@ -201,6 +215,7 @@ type userPatchRequest struct {
 	Name        *string   `json:"name"`
 	Roles       []string  `json:"roles"`
 	Disabled    *bool     `json:"disabled"`
+	Email       *string   `json:"email"` // "" removes the address
 	Specialties *[]string `json:"specialties"`
 	Conflicts   *[]string `json:"conflicts"`
 }
@@ -214,7 +229,7 @@ func (s *Server) updateUser(c echo.Context) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
-	ch := account.UserChange{Name: req.Name, Disabled: req.Disabled}
+	ch := account.UserChange{Name: req.Name, Disabled: req.Disabled, Email: req.Email}
 	if req.Roles != nil {
 		ch.Roles = toRoles(req.Roles)
 	}

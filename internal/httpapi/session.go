@@ -81,6 +81,7 @@ type userJSON struct {
 	ID       string   `json:"id"`
 	Username string   `json:"username"`
 	Name     string   `json:"name"`
+	Email    *string  `json:"email"`
 	Roles    []string `json:"roles"`
 	Org      orgJSON  `json:"org"`
 }
@@ -96,7 +97,7 @@ func (s *Server) userJSON(c echo.Context, u *identity.User) (userJSON, error) {
 	if err != nil {
 		return userJSON{}, err
 	}
-	return userJSON{ID: u.ID, Username: u.Username, Name: u.Name, Roles: identity.RoleStrings(u.Roles),
+	return userJSON{ID: u.ID, Username: u.Username, Name: u.Name, Email: emailJSON(u.Email), Roles: identity.RoleStrings(u.Roles),
 		Org: orgJSON{ID: org.ID, Name: org.Name, Kind: string(org.Kind)}}, nil
 }
 

@@ -3,6 +3,7 @@
 package identity
 
 import (
+	"net/mail"
 	"slices"
 	"strings"
 	"time"
@@ -99,6 +100,7 @@ type User struct {
 	// own applications, not everything of their organisation's.
 	Individual      bool
 	Phone           string
+	Email           string // where notifications are mailed, in NormalizeEmail's form; empty: none given
 	PasswordChanged time.Time
 	Created         time.Time
 }
@@ -122,6 +124,62 @@ func NormalizeUsername(s string) (string, error) {
 			Field("username", "2-64 位小写字母、数字或 . _ -，以字母或数字开头", "2-64 of a-z, 0-9, . _ -, starting with a letter or digit")
 	}
 	return u, nil
+}
+
+// MaxEmailBytes is the longest address accepted: SMTP allows a path of 256
+// octets with its angle brackets (RFC 5321), and the users table enforces it.
+const MaxEmailBytes = 254
+
+// NormalizeEmail trims an e-mail address, lower-cases its domain (the local
+// part is the receiving server's to interpret, so its case stays) and checks
+// that it is one bare address: at most 254 bytes, a single @, a dot in the
+// domain, no spaces or control characters and no display name. An empty
+// string is no address and no error, for the address is optional.
+func NormalizeEmail(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", nil
+	}
+	bad := func(zh, en string) error {
+		return errs.E(errs.Invalid, "电子邮件地址无效", "invalid e-mail address").Field("email", zh, en)
+	}
+	badShape := func() error {
+		return bad("请填写有效的电子邮件地址，如 name@example.com", "must be an e-mail address such as name@example.com")
+	}
+	tooLong := func() error {
+		return bad("电子邮件地址不能超过 254 字节", "the e-mail address must not exceed 254 bytes")
+	}
+	if len(s) > MaxEmailBytes {
+		return "", tooLong()
+	}
+	addr, err := mail.ParseAddress(s)
+	if err != nil {
+		return "", badShape()
+	}
+	// "张三 <a@b.cn>" parses, but the account's name is already what mail
+	// is addressed to (notify sends it as the display name); a second name
+	// here could only disagree with it.
+	if addr.Name != "" {
+		return "", bad("只填写地址本身，不含姓名或尖括号", "only the address itself, without a name or angle brackets")
+	}
+	if strings.IndexFunc(s, func(c rune) bool { return unicode.IsSpace(c) || unicode.IsControl(c) }) >= 0 {
+		return "", badShape()
+	}
+	// Angle brackets, quoted local parts and comments parse to an address
+	// that differs from what was typed; refusing them keeps what is stored
+	// exactly what the person gave.
+	if addr.Address != s || strings.Count(s, "@") != 1 {
+		return "", badShape()
+	}
+	local, domain, _ := strings.Cut(s, "@")
+	if !strings.Contains(domain, ".") {
+		return "", badShape()
+	}
+	out := local + "@" + strings.ToLower(domain)
+	if len(out) > MaxEmailBytes { // lower-casing can lengthen a few non-ASCII letters
+		return "", tooLong()
+	}
+	return out, nil
 }
 
 // RoleStrings converts roles for storage.

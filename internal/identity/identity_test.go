@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -51,4 +52,51 @@ func TestRolesAndUsernames(t *testing.T) {
 		_, err := NormalizeUsername(bad)
 		require.Error(t, err, bad)
 	}
+}
+
+func TestEmail(t *testing.T) {
+	longest := strings.Repeat("a", 64) + "@" + strings.Repeat("b", 186) + ".cn" // 254 bytes
+	require.Len(t, longest, MaxEmailBytes)
+	for in, want := range map[string]string{
+		"":                           "",
+		"  ":                         "",
+		"zhang.san@example.com":      "zhang.san@example.com",
+		" Zhang.San@YunYang.GOV.cn ": "Zhang.San@yunyang.gov.cn", // the domain is lower-cased, the local part kept
+		"张三@例子.中国":                   "张三@例子.中国",
+		longest:                      longest,
+	} {
+		got, err := NormalizeEmail(in)
+		require.NoError(t, err, in)
+		require.Equal(t, want, got, in)
+	}
+	for _, in := range []string{
+		"no-at-sign.example.com",
+		"two@at@example.com",
+		"a b@example.com",
+		"ab@exa mple.com",
+		"a\tb@example.com",
+		"ab@example.com\x00",
+		"A <a@b.cn>",
+		"<a@b.cn>",
+		`"a b"@example.com`,
+		"a@b.cn (work)",
+		"a@localhost",
+		"a@example..com",
+		"@example.com",
+		"a@",
+		longest + "n",
+		strings.Repeat("x", 300),
+	} {
+		_, err := NormalizeEmail(in)
+		require.Error(t, err, "%q", in)
+		e := errs.As(err)
+		require.Equal(t, errs.Invalid, e.Code, "%q", in)
+		require.Contains(t, e.Fields, "email", "%q", in)
+		require.NotEmpty(t, e.Fields["email"].Zh)
+		require.NotEmpty(t, e.Fields["email"].En)
+	}
+	_, err := NormalizeEmail("A <a@b.cn>")
+	require.Contains(t, errs.As(err).Fields["email"].En, "without a name", "a display name is named as the fault")
+	_, err = NormalizeEmail(strings.Repeat("x", 300))
+	require.Contains(t, errs.As(err).Fields["email"].En, "254 bytes")
 }

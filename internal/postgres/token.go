@@ -39,7 +39,8 @@ func (tx *Tx) InsertToken(ctx context.Context, hash []byte, userID string, expir
 // user or revoking the token takes effect on the very next request.
 func (db *DB) UserByToken(ctx context.Context, hash []byte, now time.Time) (identity.User, error) {
 	const q = `
-SELECT u.id, u.username, u.name, u.org_id, u.roles, u.disabled_at, u.individual, u.phone, u.password_changed_at, u.created_at
+SELECT u.id, u.username, u.name, u.org_id, u.roles, u.disabled_at, u.individual, u.phone, u.email, u.password_changed_at,
+    u.created_at
 FROM api_tokens t JOIN users u ON u.id = t.user_id
 WHERE t.hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled_at IS NULL`
 	var r userRow

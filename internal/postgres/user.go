@@ -20,6 +20,7 @@ type userRow struct {
 	Disabled    sql.NullTime   `db:"disabled_at"`
 	Individual  bool           `db:"individual"`
 	Phone       sql.NullString `db:"phone"`
+	Email       sql.NullString `db:"email"`
 	PasswordSet time.Time      `db:"password_changed_at"`
 	Created     time.Time      `db:"created_at"`
 }
@@ -30,20 +31,20 @@ func toUser(r userRow) identity.User {
 		roles[i] = identity.Role(s)
 	}
 	return identity.User{ID: r.ID, Username: r.Username, Name: r.Name, OrgID: r.OrgID, Roles: roles,
-		Disabled: r.Disabled.Valid, Individual: r.Individual, Phone: r.Phone.String, PasswordChanged: r.PasswordSet,
-		Created: r.Created}
+		Disabled: r.Disabled.Valid, Individual: r.Individual, Phone: r.Phone.String, Email: r.Email.String,
+		PasswordChanged: r.PasswordSet, Created: r.Created}
 }
 
-const userColumns = `id, username, name, org_id, roles, disabled_at, individual, phone, password_changed_at, created_at`
+const userColumns = `id, username, name, org_id, roles, disabled_at, individual, phone, email, password_changed_at, created_at`
 
 func insertUser(ctx context.Context, q sqlx.QueryerContext, u identity.User, passwordHash string) (identity.User, error) {
 	const query = `
-INSERT INTO users (username, name, org_id, roles, password_hash, individual, phone)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO users (username, name, org_id, roles, password_hash, individual, phone, email)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 RETURNING ` + userColumns
 	var r userRow
 	err := sqlx.GetContext(ctx, q, &r, query, u.Username, u.Name, u.OrgID, pq.StringArray(identity.RoleStrings(u.Roles)),
-		passwordHash, u.Individual, nullString(u.Phone))
+		passwordHash, u.Individual, nullString(u.Phone), nullString(u.Email))
 	if err != nil {
 		return identity.User{}, mapError("insert user", err)
 	}
@@ -107,13 +108,16 @@ func (db *DB) Users(ctx context.Context) ([]identity.User, error) {
 	return out, nil
 }
 
-// UpdateUser stores a user's name, roles and disabled state.
+// UpdateUser stores a user's name, roles, disabled state and e-mail address
+// (NULL when empty, so that "no address" has one spelling).
 func (tx *Tx) UpdateUser(ctx context.Context, u identity.User, at time.Time) error {
 	const q = `
 UPDATE users SET name = $2, roles = $3,
-    disabled_at = CASE WHEN $4 THEN coalesce(disabled_at, $5) ELSE NULL END
+    disabled_at = CASE WHEN $4 THEN coalesce(disabled_at, $5) ELSE NULL END,
+    email = $6
 WHERE id = $1`
-	_, err := tx.ExecContext(ctx, q, u.ID, u.Name, pq.StringArray(identity.RoleStrings(u.Roles)), u.Disabled, at)
+	_, err := tx.ExecContext(ctx, q, u.ID, u.Name, pq.StringArray(identity.RoleStrings(u.Roles)), u.Disabled, at,
+		nullString(u.Email))
 	return mapError("update user", err)
 }
 
