@@ -135,6 +135,30 @@ func (e *Engine) TaskCounts(ctx context.Context, actor *identity.User) ([]TaskCo
 	return out, nil
 }
 
+// onTask runs fn on one of actor's tasks, loaded with its stage under the
+// application's lock, in one transaction, and answers with the task fn
+// returns (the same one, or the one it was handed to).
+func (e *Engine) onTask(ctx context.Context, actor *identity.User, taskID string,
+	fn func(tx *postgres.Tx, sg *stage, task *postgres.ReviewTask) (postgres.ReviewTask, error)) (Task, error) {
+	tx, err := e.db.Begin(ctx)
+	if err != nil {
+		return Task{}, err
+	}
+	defer tx.Rollback()
+	sg, task, err := e.lockTask(ctx, tx, actor, taskID)
+	if err != nil {
+		return Task{}, err
+	}
+	out, err := fn(tx, sg, task)
+	if err != nil {
+		return Task{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Task{}, err
+	}
+	return e.toTask(sg.def, sg.row.State, sg.row.Round, out), nil
+}
+
 // lockTask loads one of actor's tasks with its stage under the
 // application's lock; anyone else's task is not found.
 func (e *Engine) lockTask(ctx context.Context, tx *postgres.Tx, actor *identity.User, taskID string) (*stage, *postgres.ReviewTask, error) {
@@ -205,92 +229,82 @@ type DecisionInput struct {
 // its policy, fires the stage's outcome as the system in the same
 // transaction.
 func (e *Engine) Decide(ctx context.Context, actor *identity.User, taskID string, in DecisionInput) (Task, error) {
-	tx, err := e.db.Begin(ctx)
-	if err != nil {
-		return Task{}, err
-	}
-	defer tx.Rollback()
-	sg, task, err := e.lockTask(ctx, tx, actor, taskID)
-	if err != nil {
-		return Task{}, err
-	}
-	if err := sg.mayAct(task); err != nil {
-		return Task{}, err
-	}
-	decisions := sg.review.Decisions(sg.def)
-	if !slices.ContainsFunc(decisions, func(d workflow.Decision) bool { return d.Key == in.Decision }) {
-		keys := make([]string, len(decisions))
-		for i, d := range decisions {
-			keys[i] = d.Key
+	return e.onTask(ctx, actor, taskID, func(tx *postgres.Tx, sg *stage, task *postgres.ReviewTask) (postgres.ReviewTask, error) {
+		if err := sg.mayAct(task); err != nil {
+			return postgres.ReviewTask{}, err
 		}
-		return Task{}, errs.E(errs.Invalid, "未知的决定："+in.Decision, "unknown decision: "+in.Decision).
-			Field("decision", "应为 "+strings.Join(keys, "、"), "one of "+strings.Join(keys, ", "))
-	}
-	comment := strings.TrimSpace(in.Comment)
-	if utf8.RuneCountInString(comment) > 10000 {
-		return Task{}, errs.E(errs.Invalid, "意见过长", "the comment is too long").Field("comment", "不能超过 10000 字", "at most 10000 characters")
-	}
-	task.Scores, task.Total = nil, ""
-	if in.Decision == workflow.ScoreDecision {
-		total, bad := sg.review.Score.Total(in.Scores)
-		if len(bad) > 0 {
-			fail := errs.E(errs.Invalid, "评分不完整或有误", "the scores are incomplete or wrong")
-			for _, b := range bad {
-				fail.Field("scores."+b.Criterion, b.Msg.Zh, b.Msg.En)
+		decisions := sg.review.Decisions(sg.def)
+		if !slices.ContainsFunc(decisions, func(d workflow.Decision) bool { return d.Key == in.Decision }) {
+			keys := make([]string, len(decisions))
+			for i, d := range decisions {
+				keys[i] = d.Key
 			}
-			return Task{}, fail
+			return postgres.ReviewTask{}, errs.E(errs.Invalid, "未知的决定："+in.Decision, "unknown decision: "+in.Decision).
+				Field("decision", "应为 "+strings.Join(keys, "、"), "one of "+strings.Join(keys, ", "))
 		}
-		task.Scores, task.Total = in.Scores, total.FloatString(2)
-	} else {
-		if len(in.Scores) > 0 {
-			return Task{}, errs.E(errs.Invalid, "此环节不打分", "this stage takes no scores").Field("scores", "不应填写", "not allowed")
+		comment := strings.TrimSpace(in.Comment)
+		if utf8.RuneCountInString(comment) > 10000 {
+			return postgres.ReviewTask{}, errs.E(errs.Invalid, "意见过长", "the comment is too long").Field("comment", "不能超过 10000 字", "at most 10000 characters")
 		}
-		// The decision's own rules (a comment required, questions, a
-		// payload) hold for the reviewer, checked now rather than when the
-		// stage happens to be decided.
-		ev, _ := sg.def.Event(in.Decision)
-		if ev.Comment == workflow.CommentRequired && comment == "" {
-			return Task{}, errs.E(errs.Invalid, "请填写意见", "a comment is required").Field("comment", "必填", "required")
-		}
-		if _, err := checkQuestions(ev, in.Questions); err != nil {
-			return Task{}, err
-		}
-		if ev.Data == nil && len(in.Data) > 0 {
-			return Task{}, errs.E(errs.Invalid, "此决定不接受数据", "this decision takes no data").Field("data", "不应填写", "not allowed")
-		}
-		if ev.Data != nil {
-			payload := in.Data
-			if payload == nil {
-				payload = map[string]any{}
+		task.Scores, task.Total = nil, ""
+		if in.Decision == workflow.ScoreDecision {
+			total, bad := sg.review.Score.Total(in.Scores)
+			if len(bad) > 0 {
+				fail := errs.E(errs.Invalid, "评分不完整或有误", "the scores are incomplete or wrong")
+				for _, b := range bad {
+					fail.Field("scores."+b.Criterion, b.Msg.Zh, b.Msg.En)
+				}
+				return postgres.ReviewTask{}, fail
 			}
-			if err := workflow.Validate(ev.Data, payload, "data", workflow.Complete); err != nil {
-				return Task{}, err
+			task.Scores, task.Total = in.Scores, total.FloatString(2)
+		} else {
+			if len(in.Scores) > 0 {
+				return postgres.ReviewTask{}, errs.E(errs.Invalid, "此环节不打分", "this stage takes no scores").Field("scores", "不应填写", "not allowed")
+			}
+			// The decision's own rules (a comment required, questions, a
+			// payload) hold for the reviewer, checked now rather than when the
+			// stage happens to be decided.
+			ev, _ := sg.def.Event(in.Decision)
+			if ev.Comment == workflow.CommentRequired && comment == "" {
+				return postgres.ReviewTask{}, errs.E(errs.Invalid, "请填写意见", "a comment is required").Field("comment", "必填", "required")
+			}
+			if _, err := checkQuestions(ev, in.Questions); err != nil {
+				return postgres.ReviewTask{}, err
+			}
+			if ev.Data == nil && len(in.Data) > 0 {
+				return postgres.ReviewTask{}, errs.E(errs.Invalid, "此决定不接受数据", "this decision takes no data").Field("data", "不应填写", "not allowed")
+			}
+			if ev.Data != nil {
+				payload := in.Data
+				if payload == nil {
+					payload = map[string]any{}
+				}
+				if err := workflow.Validate(ev.Data, payload, "data", workflow.Complete); err != nil {
+					return postgres.ReviewTask{}, err
+				}
 			}
 		}
-	}
-	if in.Decision == workflow.ScoreDecision && (len(in.Questions) > 0 || len(in.Data) > 0) {
-		return Task{}, errs.E(errs.Invalid, "评分不附带问题或数据", "scores come without questions or data").Field("data", "不应填写", "not allowed")
-	}
-	now := e.Now()
-	task.Status, task.Decision, task.Comment, task.Decided = postgres.TaskDecided, in.Decision, comment, &now
-	if err := tx.SaveTask(ctx, *task); err != nil {
-		return Task{}, err
-	}
-	data := map[string]any{"task": task.ID, "stage": sg.row.State, "round": sg.row.Round, "decision": in.Decision}
-	if task.Scores != nil {
-		data["scores"], data["total"] = task.Scores, task.Total
-	}
-	if len(in.Questions) > 0 {
-		data["questions"] = in.Questions
-	}
-	entry := sg.entry(audit.KindReviewDecision, actor, now, comment, data)
-	if err := e.settle(ctx, tx, sg, task, in, now, []audit.Entry{entry}); err != nil {
-		return Task{}, err
-	}
-	if err := tx.Commit(); err != nil {
-		return Task{}, err
-	}
-	return e.toTask(sg.def, sg.row.State, sg.row.Round, *task), nil
+		if in.Decision == workflow.ScoreDecision && (len(in.Questions) > 0 || len(in.Data) > 0) {
+			return postgres.ReviewTask{}, errs.E(errs.Invalid, "评分不附带问题或数据", "scores come without questions or data").Field("data", "不应填写", "not allowed")
+		}
+		now := e.Now()
+		task.Status, task.Decision, task.Comment, task.Decided = postgres.TaskDecided, in.Decision, comment, &now
+		if err := tx.SaveTask(ctx, *task); err != nil {
+			return postgres.ReviewTask{}, err
+		}
+		data := map[string]any{"task": task.ID, "stage": sg.row.State, "round": sg.row.Round, "decision": in.Decision}
+		if task.Scores != nil {
+			data["scores"], data["total"] = task.Scores, task.Total
+		}
+		if len(in.Questions) > 0 {
+			data["questions"] = in.Questions
+		}
+		entry := sg.entry(audit.KindReviewDecision, actor, now, comment, data)
+		if err := e.settle(ctx, tx, sg, task, in, now, []audit.Entry{entry}); err != nil {
+			return postgres.ReviewTask{}, err
+		}
+		return *task, nil
+	})
 }
 
 // mayAct refuses work on a task that is not the reviewer's to do now.
@@ -407,47 +421,37 @@ func (e *Engine) appendAll(ctx context.Context, tx *postgres.Tx, entries []audit
 // stage's decision itself, as long as the application has not moved on
 // since (nobody acted in the next stage). Otherwise it is too late: 409.
 func (e *Engine) Recall(ctx context.Context, actor *identity.User, taskID, reason string) (Task, error) {
-	tx, err := e.db.Begin(ctx)
-	if err != nil {
-		return Task{}, err
-	}
-	defer tx.Rollback()
-	sg, task, err := e.lockTask(ctx, tx, actor, taskID)
-	if err != nil {
-		return Task{}, err
-	}
-	reason = strings.TrimSpace(reason)
-	if utf8.RuneCountInString(reason) > 2000 {
-		return Task{}, errs.E(errs.Invalid, "理由过长", "the reason is too long").Field("reason", "不能超过 2000 字", "at most 2000 characters")
-	}
-	if task.Status != postgres.TaskDecided {
-		return Task{}, errs.E(errs.Conflict, "没有可取回的决定", "there is no decision of yours to recall")
-	}
-	now := e.Now()
-	withdrawn := map[string]any{"task": task.ID, "stage": sg.row.State, "round": sg.row.Round, "decision": task.Decision}
-	if task.Scores != nil {
-		withdrawn["scores"], withdrawn["total"] = task.Scores, task.Total
-	}
-	if sg.row.Closed == nil {
-		if err := sg.recallVote(ctx, tx, task); err != nil {
-			return Task{}, err
+	return e.onTask(ctx, actor, taskID, func(tx *postgres.Tx, sg *stage, task *postgres.ReviewTask) (postgres.ReviewTask, error) {
+		reason = strings.TrimSpace(reason)
+		if utf8.RuneCountInString(reason) > 2000 {
+			return postgres.ReviewTask{}, errs.E(errs.Invalid, "理由过长", "the reason is too long").Field("reason", "不能超过 2000 字", "at most 2000 characters")
 		}
-	} else if err := e.recallStage(ctx, tx, sg, task, actor, reason, now); err != nil {
-		return Task{}, err
-	}
-	task.Status, task.Decision, task.Scores, task.Total, task.Comment, task.Decided = postgres.TaskOpen, "", nil, "", "", nil
-	if err := tx.SaveTask(ctx, *task); err != nil {
-		return Task{}, err
-	}
-	// The recall entry goes after a recall's transition: the transition
-	// reopens the stage, the entry says whose decision was withdrawn.
-	if err := e.appendAll(ctx, tx, []audit.Entry{sg.entry(audit.KindReviewRecall, actor, now, reason, withdrawn)}); err != nil {
-		return Task{}, err
-	}
-	if err := tx.Commit(); err != nil {
-		return Task{}, err
-	}
-	return e.toTask(sg.def, sg.row.State, sg.row.Round, *task), nil
+		if task.Status != postgres.TaskDecided {
+			return postgres.ReviewTask{}, errs.E(errs.Conflict, "没有可取回的决定", "there is no decision of yours to recall")
+		}
+		now := e.Now()
+		withdrawn := map[string]any{"task": task.ID, "stage": sg.row.State, "round": sg.row.Round, "decision": task.Decision}
+		if task.Scores != nil {
+			withdrawn["scores"], withdrawn["total"] = task.Scores, task.Total
+		}
+		if sg.row.Closed == nil {
+			if err := sg.recallVote(ctx, tx, task); err != nil {
+				return postgres.ReviewTask{}, err
+			}
+		} else if err := e.recallStage(ctx, tx, sg, task, actor, reason, now); err != nil {
+			return postgres.ReviewTask{}, err
+		}
+		task.Status, task.Decision, task.Scores, task.Total, task.Comment, task.Decided = postgres.TaskOpen, "", nil, "", "", nil
+		if err := tx.SaveTask(ctx, *task); err != nil {
+			return postgres.ReviewTask{}, err
+		}
+		// The recall entry goes after a recall's transition: the transition
+		// reopens the stage, the entry says whose decision was withdrawn.
+		if err := e.appendAll(ctx, tx, []audit.Entry{sg.entry(audit.KindReviewRecall, actor, now, reason, withdrawn)}); err != nil {
+			return postgres.ReviewTask{}, err
+		}
+		return *task, nil
+	})
 }
 
 // recallVote takes back a vote in an undecided stage. In a sequential
@@ -537,58 +541,49 @@ func (e *Engine) recallStage(ctx context.Context, tx *postgres.Tx, sg *stage, ta
 // rather than leaving the panel short. The stage may be decided by the
 // recusal (everyone left has decided).
 func (e *Engine) Recuse(ctx context.Context, actor *identity.User, taskID, reason string) (Task, error) {
-	tx, err := e.db.Begin(ctx)
-	if err != nil {
-		return Task{}, err
-	}
-	defer tx.Rollback()
-	sg, task, err := e.lockTask(ctx, tx, actor, taskID)
-	if err != nil {
-		return Task{}, err
-	}
-	reason = strings.TrimSpace(reason)
-	if reason == "" || utf8.RuneCountInString(reason) > 2000 {
-		return Task{}, errs.E(errs.Invalid, "请说明回避理由", "give the reason for recusal").Field("reason", "必填，最多 2000 字", "required, at most 2000 characters")
-	}
-	if task.Status == postgres.TaskDecided && sg.row.Closed == nil {
-		return Task{}, errs.E(errs.Conflict, "您已作出决定；请先取回再回避", "you have decided; recall your decision before recusing")
-	}
-	if task.Status == postgres.TaskWaiting {
+	return e.onTask(ctx, actor, taskID, func(tx *postgres.Tx, sg *stage, task *postgres.ReviewTask) (postgres.ReviewTask, error) {
+		reason = strings.TrimSpace(reason)
+		if reason == "" || utf8.RuneCountInString(reason) > 2000 {
+			return postgres.ReviewTask{}, errs.E(errs.Invalid, "请说明回避理由", "give the reason for recusal").Field("reason", "必填，最多 2000 字", "required, at most 2000 characters")
+		}
+		if task.Status == postgres.TaskDecided && sg.row.Closed == nil {
+			return postgres.ReviewTask{}, errs.E(errs.Conflict, "您已作出决定；请先取回再回避", "you have decided; recall your decision before recusing")
+		}
 		// Recusing before one's turn is allowed: the panel changes now.
-	} else if err := sg.mayAct(task); err != nil {
-		return Task{}, err
-	}
-	now := e.Now()
-	was := task.Status
-	task.Status, task.Reason, task.Closed = postgres.TaskRecused, reason, &now
-	if err := tx.SaveTask(ctx, *task); err != nil {
-		return Task{}, err
-	}
-	entries := []audit.Entry{sg.entry(audit.KindReviewRecuse, actor, now, reason, map[string]any{"task": task.ID,
-		"stage": sg.row.State, "round": sg.row.Round})}
-	if sg.review.Reviewers.Source == workflow.FromDraw {
-		d, err := e.drawExperts(ctx, tx, sg, 1, task.ID, actor, now)
-		if err != nil {
-			return Task{}, err
+		if task.Status != postgres.TaskWaiting {
+			if err := sg.mayAct(task); err != nil {
+				return postgres.ReviewTask{}, err
+			}
 		}
-		added, err := tx.InsertTasks(ctx, sg.row, []postgres.NewTask{{AssigneeID: d.picked[0], Position: task.Position,
-			Via: "replacement", Status: was, DrawID: d.id}}, now)
-		if err != nil {
-			return Task{}, err
+		now := e.Now()
+		was := task.Status
+		task.Status, task.Reason, task.Closed = postgres.TaskRecused, reason, &now
+		if err := tx.SaveTask(ctx, *task); err != nil {
+			return postgres.ReviewTask{}, err
 		}
-		sg.tasks = append(sg.tasks, added...)
-		entries = append(entries, d.entry)
-		if err := announce(ctx, tx, sg.app.ID, added); err != nil {
-			return Task{}, err
+		entries := []audit.Entry{sg.entry(audit.KindReviewRecuse, actor, now, reason, map[string]any{"task": task.ID,
+			"stage": sg.row.State, "round": sg.row.Round})}
+		if sg.review.Reviewers.Source == workflow.FromDraw {
+			d, err := e.drawExperts(ctx, tx, sg, 1, task.ID, actor, now)
+			if err != nil {
+				return postgres.ReviewTask{}, err
+			}
+			added, err := tx.InsertTasks(ctx, sg.row, []postgres.NewTask{{AssigneeID: d.picked[0], Position: task.Position,
+				Via: "replacement", Status: was, DrawID: d.id}}, now)
+			if err != nil {
+				return postgres.ReviewTask{}, err
+			}
+			sg.tasks = append(sg.tasks, added...)
+			entries = append(entries, d.entry)
+			if err := announce(ctx, tx, sg.app.ID, added); err != nil {
+				return postgres.ReviewTask{}, err
+			}
 		}
-	}
-	if err := e.settle(ctx, tx, sg, nil, DecisionInput{}, now, entries); err != nil {
-		return Task{}, err
-	}
-	if err := tx.Commit(); err != nil {
-		return Task{}, err
-	}
-	return e.toTask(sg.def, sg.row.State, sg.row.Round, *task), nil
+		if err := e.settle(ctx, tx, sg, nil, DecisionInput{}, now, entries); err != nil {
+			return postgres.ReviewTask{}, err
+		}
+		return *task, nil
+	})
 }
 
 // Delegate (转办) hands the reviewer's open task to another person who may
@@ -596,48 +591,38 @@ func (e *Engine) Recuse(ctx context.Context, actor *identity.User, taskID, reaso
 // nobody barred, nobody already on the panel, and for a drawn expert the
 // same specialty and conflict rules as the draw.
 func (e *Engine) Delegate(ctx context.Context, actor *identity.User, taskID, toUser string) (Task, error) {
-	tx, err := e.db.Begin(ctx)
-	if err != nil {
-		return Task{}, err
-	}
-	defer tx.Rollback()
-	sg, task, err := e.lockTask(ctx, tx, actor, taskID)
-	if err != nil {
-		return Task{}, err
-	}
-	if task.Status != postgres.TaskWaiting {
-		if err := sg.mayAct(task); err != nil {
-			return Task{}, err
+	return e.onTask(ctx, actor, taskID, func(tx *postgres.Tx, sg *stage, task *postgres.ReviewTask) (postgres.ReviewTask, error) {
+		if task.Status != postgres.TaskWaiting {
+			if err := sg.mayAct(task); err != nil {
+				return postgres.ReviewTask{}, err
+			}
 		}
-	}
-	drawn := task.Via == "drawn" || task.Via == "replacement" || (task.Via == "delegated" && task.DrawID != 0)
-	to, err := sg.eligible(ctx, tx, toUser, "to_user", drawn)
-	if err != nil {
-		return Task{}, err
-	}
-	now := e.Now()
-	was := task.Status
-	task.Status, task.Reason, task.Closed = postgres.TaskDelegated, "delegated to "+to.Username, &now
-	if err := tx.SaveTask(ctx, *task); err != nil {
-		return Task{}, err
-	}
-	added, err := tx.InsertTasks(ctx, sg.row, []postgres.NewTask{{AssigneeID: to.ID, Position: task.Position,
-		Via: "delegated", Status: was, DrawID: task.DrawID, DelegatedFrom: task.ID}}, now)
-	if err != nil {
-		return Task{}, err
-	}
-	if err := announce(ctx, tx, sg.app.ID, added); err != nil {
-		return Task{}, err
-	}
-	entry := sg.entry(audit.KindReviewDelegate, actor, now, "", map[string]any{"task": task.ID, "to_task": added[0].ID,
-		"to_user": to.ID, "stage": sg.row.State, "round": sg.row.Round})
-	if err := e.appendAll(ctx, tx, []audit.Entry{entry}); err != nil {
-		return Task{}, err
-	}
-	if err := tx.Commit(); err != nil {
-		return Task{}, err
-	}
-	return e.toTask(sg.def, sg.row.State, sg.row.Round, added[0]), nil
+		drawn := task.Via == "drawn" || task.Via == "replacement" || (task.Via == "delegated" && task.DrawID != 0)
+		to, err := sg.eligible(ctx, tx, toUser, "to_user", drawn)
+		if err != nil {
+			return postgres.ReviewTask{}, err
+		}
+		now := e.Now()
+		was := task.Status
+		task.Status, task.Reason, task.Closed = postgres.TaskDelegated, "delegated to "+to.Username, &now
+		if err := tx.SaveTask(ctx, *task); err != nil {
+			return postgres.ReviewTask{}, err
+		}
+		added, err := tx.InsertTasks(ctx, sg.row, []postgres.NewTask{{AssigneeID: to.ID, Position: task.Position,
+			Via: "delegated", Status: was, DrawID: task.DrawID, DelegatedFrom: task.ID}}, now)
+		if err != nil {
+			return postgres.ReviewTask{}, err
+		}
+		if err := announce(ctx, tx, sg.app.ID, added); err != nil {
+			return postgres.ReviewTask{}, err
+		}
+		entry := sg.entry(audit.KindReviewDelegate, actor, now, "", map[string]any{"task": task.ID, "to_task": added[0].ID,
+			"to_user": to.ID, "stage": sg.row.State, "round": sg.row.Round})
+		if err := e.appendAll(ctx, tx, []audit.Entry{entry}); err != nil {
+			return postgres.ReviewTask{}, err
+		}
+		return added[0], nil
+	})
 }
 
 // eligible finds the person ref names (an id or a login name) among those

@@ -1,7 +1,6 @@
 package queue_test
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -18,7 +17,6 @@ import (
 	"github.com/sciflow/sciflow/internal/engine"
 	"github.com/sciflow/sciflow/internal/mail"
 	"github.com/sciflow/sciflow/internal/notify"
-	"github.com/sciflow/sciflow/internal/queue"
 )
 
 // inbox is a real SMTP server that keeps what it receives, and refuses
@@ -86,13 +84,7 @@ func TestNotificationsAreEmailedOnce(t *testing.T) {
 	c.notify = notify.New(c.db, c.eng, calendar.New(), sender, log)
 	_, err = c.db.Exec(`UPDATE users SET email = username || '@example.com' WHERE username IN ('unit1', 'unit2')`)
 	require.NoError(t, err)
-	q, err := queue.Start(c.ctx, queue.Deps{DB: c.db, Engine: c.eng, Notify: c.notify, Log: log})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, q.Stop(ctx))
-	})
+	c.startQueue()
 
 	app, err := c.eng.Create(c.ctx, c.users["applicant"], engine.CreateInput{Workflow: "project",
 		Data: map[string]any{"title": "新型电池材料", "field": "新材料", "budget": 100000}})

@@ -65,6 +65,18 @@ func newCounty(t *testing.T) *county {
 	return c
 }
 
+// startQueue works the county's jobs until the test ends, as a server does.
+func (c *county) startQueue() {
+	c.t.Helper()
+	q, err := queue.Start(c.ctx, queue.Deps{DB: c.db, Engine: c.eng, Notify: c.notify, Log: slog.New(slog.DiscardHandler)})
+	require.NoError(c.t, err)
+	c.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(c.t, q.Stop(ctx))
+	})
+}
+
 func (c *county) notifications(user string) []notify.Notification {
 	c.t.Helper()
 	list, err := c.notify.List(c.ctx, c.users[user], false, 100)
@@ -93,13 +105,7 @@ func (c *county) task(user string) engine.Task {
 func TestEffectsBecomeNotifications(t *testing.T) {
 	t.Parallel()
 	c := newCounty(t)
-	q, err := queue.Start(c.ctx, queue.Deps{DB: c.db, Engine: c.eng, Notify: c.notify, Log: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, q.Stop(ctx))
-	})
+	c.startQueue()
 	app, err := c.eng.Create(c.ctx, c.users["applicant"], engine.CreateInput{Workflow: "project",
 		Data: map[string]any{"title": "新型电池材料", "field": "新材料", "budget": 100000}})
 	require.NoError(t, err)
