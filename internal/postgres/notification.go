@@ -41,20 +41,30 @@ const appTitleEn = `coalesce(nullif(a.data ->> 'title', ''), 'application ' || l
 // NotifyTasks tells the reviewers of tasks still open that they have them.
 // A cause delivered twice makes one notification (its dedupe key).
 func (tx *Tx) NotifyTasks(ctx context.Context, taskIDs []string, at time.Time) ([]Notified, error) {
-	q := `
-WITH n AS (
-    INSERT INTO notifications (user_id, kind, application_id, task_id, title_zh, title_en, dedupe_key, created_at)
+	return tx.notify(ctx, "notify tasks", "", `
     SELECT t.assignee_id, 'task', t.application_id, t.id,
-        '新的评审任务：' || ` + appTitle + `, 'New review task: ' || ` + appTitleEn + `, 'task:' || t.id, $2
+        '新的评审任务：' || `+appTitle+`, 'New review task: ' || `+appTitleEn+`, 'task:' || t.id, $2
     FROM review_tasks t JOIN applications a ON a.id = t.application_id
-    WHERE t.id = ANY ($1::uuid[]) AND t.status = 'open'
+    WHERE t.id = ANY ($1::uuid[]) AND t.status = 'open'`, pq.StringArray(taskIDs), at)
+}
+
+// notify inserts the notifications rows selects (user, kind, application,
+// task, titles, dedupe key, time), skipping causes already notified, and
+// returns the new ones with their users' e-mail addresses. with, when
+// given, are CTEs the select reads.
+func (tx *Tx) notify(ctx context.Context, op, with, rows string, args ...any) ([]Notified, error) {
+	if with != "" {
+		with += ","
+	}
+	q := `WITH ` + with + ` n AS (
+    INSERT INTO notifications (user_id, kind, application_id, task_id, title_zh, title_en, dedupe_key, created_at)` + rows + `
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING id, user_id
 )
 SELECT n.id, u.email FROM n JOIN users u ON u.id = n.user_id`
 	var out []Notified
-	if err := tx.SelectContext(ctx, &out, q, pq.StringArray(taskIDs), at); err != nil {
-		return nil, mapError("notify tasks", err)
+	if err := tx.SelectContext(ctx, &out, q, args...); err != nil {
+		return nil, mapError(op, err)
 	}
 	return out, nil
 }
@@ -62,20 +72,9 @@ SELECT n.id, u.email FROM n JOIN users u ON u.id = n.user_id`
 // NotifyApplicant tells an application's applicant something happened to
 // it, once per cause (key).
 func (tx *Tx) NotifyApplicant(ctx context.Context, appID, kind, titleZh, titleEn, key string, at time.Time) ([]Notified, error) {
-	q := `
-WITH n AS (
-    INSERT INTO notifications (user_id, kind, application_id, title_zh, title_en, dedupe_key, created_at)
-    SELECT a.applicant_id, $2, a.id, replace($3, '%s', ` + appTitle + `), replace($4, '%s', ` + appTitleEn + `), $5, $6
-    FROM applications a WHERE a.id = $1
-    ON CONFLICT (dedupe_key) DO NOTHING
-    RETURNING id, user_id
-)
-SELECT n.id, u.email FROM n JOIN users u ON u.id = n.user_id`
-	var out []Notified
-	if err := tx.SelectContext(ctx, &out, q, appID, kind, titleZh, titleEn, key, at); err != nil {
-		return nil, mapError("notify applicant", err)
-	}
-	return out, nil
+	return tx.notify(ctx, "notify applicant", "", `
+    SELECT a.applicant_id, $2, a.id, NULL::uuid, replace($3, '%s', `+appTitle+`), replace($4, '%s', `+appTitleEn+`), $5, $6
+    FROM applications a WHERE a.id = $1`, appID, kind, titleZh, titleEn, key, at)
 }
 
 // RemindOverdue makes today's reminder (催办) for every open task past its
@@ -84,26 +83,15 @@ SELECT n.id, u.email FROM n JOIN users u ON u.id = n.user_id`
 // closed the task; tasks being decided right now are skipped until the
 // next round.
 func (tx *Tx) RemindOverdue(ctx context.Context, now time.Time, day string) ([]Notified, error) {
-	q := `
-WITH due AS (
+	return tx.notify(ctx, "remind overdue tasks", `due AS (
     SELECT t.id, t.assignee_id, t.application_id FROM review_tasks t
     WHERE t.status = 'open' AND t.due_at < $1
     FOR UPDATE OF t SKIP LOCKED
-), n AS (
-    INSERT INTO notifications (user_id, kind, application_id, task_id, title_zh, title_en, dedupe_key, created_at)
+)`, `
     SELECT due.assignee_id, 'reminder', due.application_id, due.id,
-        '催办：' || ` + appTitle + ` || ' 已超过办理期限', 'Reminder: ' || ` + appTitleEn + ` || ' is overdue',
+        '催办：' || `+appTitle+` || ' 已超过办理期限', 'Reminder: ' || `+appTitleEn+` || ' is overdue',
         'reminder:' || due.id || ':' || $2, $1
-    FROM due JOIN applications a ON a.id = due.application_id
-    ON CONFLICT (dedupe_key) DO NOTHING
-    RETURNING id, user_id
-)
-SELECT n.id, u.email FROM n JOIN users u ON u.id = n.user_id`
-	var out []Notified
-	if err := tx.SelectContext(ctx, &out, q, now, day); err != nil {
-		return nil, mapError("remind overdue tasks", err)
-	}
-	return out, nil
+    FROM due JOIN applications a ON a.id = due.application_id`, now, day)
 }
 
 // OverdueTask is an open task past its due time, with what decides whether
@@ -133,27 +121,16 @@ ORDER BY t.due_at`
 // Escalate tells every leader about each task (once per task and leader),
 // if it is still open.
 func (tx *Tx) Escalate(ctx context.Context, taskIDs []string, now time.Time) ([]Notified, error) {
-	q := `
-WITH t AS (
+	return tx.notify(ctx, "escalate overdue tasks", `t AS (
     SELECT t.id, t.application_id, u.name AS reviewer FROM review_tasks t JOIN users u ON u.id = t.assignee_id
     WHERE t.id = ANY ($1::uuid[]) AND t.status = 'open'
     FOR UPDATE OF t SKIP LOCKED
-), n AS (
-    INSERT INTO notifications (user_id, kind, application_id, task_id, title_zh, title_en, dedupe_key, created_at)
+)`, `
     SELECT l.id, 'escalation', t.application_id, t.id,
-        '逾期督办：' || ` + appTitle + ` || '（' || t.reviewer || '）', 'Overdue: ' || ` + appTitleEn + ` || ' (' || t.reviewer || ')',
+        '逾期督办：' || `+appTitle+` || '（' || t.reviewer || '）', 'Overdue: ' || `+appTitleEn+` || ' (' || t.reviewer || ')',
         'escalation:' || t.id || ':' || l.id, $2
     FROM t JOIN applications a ON a.id = t.application_id
-    CROSS JOIN users l WHERE 'leader' = ANY (l.roles) AND l.disabled_at IS NULL
-    ON CONFLICT (dedupe_key) DO NOTHING
-    RETURNING id, user_id
-)
-SELECT n.id, u.email FROM n JOIN users u ON u.id = n.user_id`
-	var out []Notified
-	if err := tx.SelectContext(ctx, &out, q, pq.StringArray(taskIDs), now); err != nil {
-		return nil, mapError("escalate overdue tasks", err)
-	}
-	return out, nil
+    CROSS JOIN users l WHERE 'leader' = ANY (l.roles) AND l.disabled_at IS NULL`, pq.StringArray(taskIDs), now)
 }
 
 // Notifications lists a user's notifications, newest first.
