@@ -51,7 +51,7 @@ func (e *Engine) openStage(ctx context.Context, tx *postgres.Tx, def *workflow.D
 	via := "role"
 	switch rv.Reviewers.Source {
 	case workflow.FromRole:
-		cands, err := tx.ReviewCandidates(ctx, sg.candidateQuery(nil, "", false))
+		cands, err := tx.ReviewCandidates(ctx, sg.candidateQuery("", false))
 		if err != nil {
 			return nil, err
 		}
@@ -129,10 +129,10 @@ func (sg *stage) panel() []string {
 // Experts are never from the applicant's organisation or a declared
 // conflict of it; a draw (and whoever stands in for a drawn expert) also
 // needs the specialty.
-func (sg *stage) candidateQuery(extraExclude []string, only string, drawn bool) postgres.CandidateQuery {
+func (sg *stage) candidateQuery(only string, drawn bool) postgres.CandidateQuery {
 	r := sg.review.Reviewers
 	q := postgres.CandidateQuery{Role: string(r.Role), OrgID: sg.app.OrgID, OrgParentID: sg.app.OrgParentID,
-		Exclude: append(append(sg.barred(), sg.panel()...), extraExclude...), Only: only}
+		Exclude: append(sg.barred(), sg.panel()...), Only: only}
 	switch r.Role {
 	case identity.UnitReviewer:
 		q.UnitScope = true
@@ -173,7 +173,7 @@ func (e *Engine) drawExperts(ctx context.Context, tx *postgres.Tx, sg *stage, n 
 		return draw{}, errs.E(errs.Invalid, "申请未填写专业领域，无法抽取专家", "the application names no specialty to draw experts for").
 			Field(f, "必填", "required")
 	}
-	cands, err := tx.ReviewCandidates(ctx, sg.candidateQuery(nil, "", true))
+	cands, err := tx.ReviewCandidates(ctx, sg.candidateQuery("", true))
 	if err != nil {
 		return draw{}, err
 	}

@@ -639,7 +639,7 @@ func (sg *stage) eligible(ctx context.Context, tx *postgres.Tx, ref, field strin
 	if err != nil {
 		return postgres.Candidate{}, err
 	}
-	cands, err := tx.ReviewCandidates(ctx, sg.candidateQuery(nil, u.ID, drawn))
+	cands, err := tx.ReviewCandidates(ctx, sg.candidateQuery(u.ID, drawn))
 	if err != nil {
 		return postgres.Candidate{}, err
 	}

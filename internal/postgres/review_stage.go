@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 )
 
 // ReviewStage is one round of a review state: opened when an application
@@ -173,19 +172,6 @@ func stages(ctx context.Context, q sqlx.QueryerContext, where string, args ...an
 			return nil, err
 		}
 		out = append(out, s)
-	}
-	return out, nil
-}
-
-// StagesByID reads several stages at once, for a page of tasks.
-func (db *DB) StagesByID(ctx context.Context, ids []int64) (map[int64]ReviewStage, error) {
-	list, err := stages(ctx, db, `id = ANY ($1)`, pq.Int64Array(ids))
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[int64]ReviewStage, len(list))
-	for _, s := range list {
-		out[s.ID] = s
 	}
 	return out, nil
 }

@@ -3,7 +3,6 @@ package workflow
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"math/big"
 	"slices"
 	"sort"
@@ -363,15 +362,4 @@ func Draw(seed string, pool []string, n int) []string {
 		out = append(out, ts[i].id)
 	}
 	return out
-}
-
-// String names a reviewer source for messages.
-func (r Reviewers) String() string {
-	switch r.Source {
-	case FromDraw:
-		return fmt.Sprintf("draw of %d %s", r.Count, r.Role)
-	case FromAssignment:
-		return fmt.Sprintf("%s assigned by staff", r.Role)
-	}
-	return string(r.Role)
 }
