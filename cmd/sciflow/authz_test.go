@@ -180,6 +180,12 @@ var authzCases = []authzCase{
 	{"POST /tasks/{id}/recall", "P", withBody("POST", "/api/v1/tasks/{task}/recall", map[string]string{"reason": "改主意"}), want(409, 404, "unit")},
 	{"GET /notifications", "-", plain("GET", "/api/v1/notifications"), want(200, 200, all...)},
 	{"POST /notifications/{id}/read", "P", plain("POST", "/api/v1/notifications/{notice}/read"), want(204, 404, "unit")},
+	{"GET /notices", "-", plain("GET", "/api/v1/notices"), override(want(200, 200, all...), "", 200)},
+	// Nothing of the matrix is in 公示: an objection finds no notice.
+	{"POST /notices/{application_id}/objections", "A", withBody("POST", "/api/v1/notices/{A}/objections",
+		map[string]string{"name": "李四", "phone": "13800138000", "reason": "理由充分的书面异议内容"}), override(want(404, 404, all...), "", 404)},
+	{"GET /applications/{id}/objections", "A", plain("GET", "/api/v1/applications/{A}/objections"),
+		override(want(403, 404, seesA...), "staff", 200, "leader", 200, "auditor", 200)},
 	{"GET /calendar/overrides", "-", plain("GET", "/api/v1/calendar/overrides"), want(200, 200, all...)},
 	// admin, the last caller, leaves the override that the DELETE row
 	// removes: a 204 there, not a 404, shows the delete got past the checks.

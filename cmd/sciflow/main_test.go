@@ -112,7 +112,7 @@ func (l *lockedBuffer) String() string {
 }
 
 // runCLI runs one sciflow command as its own process.
-func runCLI(t *testing.T, env []string, stdin string, args ...string) (stdout, stderr string, code int) {
+func runCLI(t testing.TB, env []string, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(append(os.Environ(), "SCIFLOW_TEST_AS_MAIN=1"), env...)

@@ -131,14 +131,45 @@ func (e *Engine) CreateIn(ctx context.Context, tx *postgres.Tx, actor *identity.
 			return Application{}, errs.E(errs.Invalid, "上级申请的类型不符", "the parent is of the wrong workflow").
 				Field("parent_id", "应为 "+def.Parent, "must be a "+def.Parent)
 		}
-		// A child belongs to the parent's applicant and organisation.
-		n.ParentID, n.OrgID, n.ApplicantID = parent.ID, parent.OrgID, parent.ApplicantID
+		// A child belongs to the parent's applicant and organisation, and
+		// involves the parent's third party.
+		n.ParentID, n.OrgID, n.ApplicantID, n.PartyOrgID = parent.ID, parent.OrgID, parent.ApplicantID, parent.PartyOrgID
+	}
+	// Who it is for and what it is about are settled before it exists: the
+	// reference must take applications (409), the party be a real
+	// organisation of the right kind, the workflow's own guards hold.
+	ref, err := e.reference(ctx, tx, actor, def, in.Data)
+	if err != nil {
+		return Application{}, err
+	}
+	if err := referenceOpen(def, ref); err != nil {
+		return Application{}, err
+	}
+	if n.PartyOrgID, err = e.party(ctx, tx, def, in.Data, n.PartyOrgID); err != nil {
+		return Application{}, err
+	}
+	if len(def.CreateGuards) > 0 {
+		org, err := tx.OrgByRef(ctx, n.OrgID)
+		if err != nil {
+			return Application{}, err
+		}
+		draft := postgres.Application{Workflow: def.Key, State: def.Initial, Data: in.Data, OrgID: n.OrgID,
+			OrgParentID: org.ParentID, ApplicantID: n.ApplicantID, ParentID: n.ParentID}
+		env := e.guardEnv(ctx, actor, draft, nil)
+		env.Ref = refEnv(ref)
+		if env.Agg, err = e.aggregates(ctx, tx, def, draft, in.Data, guardAggregates(def.CreateGuards, nil)); err != nil {
+			return Application{}, err
+		}
+		if err := checkGuardList(def.CreateGuards, env); err != nil {
+			return Application{}, err
+		}
 	}
 	id, err := tx.InsertApplication(ctx, n)
 	if err != nil {
 		return Application{}, err
 	}
-	if err := e.enterState(ctx, tx, id, initial, now); err != nil {
+	created := postgres.Application{ID: id, Workflow: def.Key, State: def.Initial, Data: in.Data, OrgID: n.OrgID}
+	if err := e.enterState(ctx, tx, def, created, initial, now); err != nil {
 		return Application{}, err
 	}
 	if err := tx.QueueEffect(ctx, "application.created", id, map[string]any{"workflow": def.Key, "state": def.Initial}); err != nil {
@@ -278,7 +309,7 @@ func (e *Engine) view(ctx context.Context, actor *identity.User, app postgres.Ap
 		if separationOfDuties(def, app, ev, actor, hist) != nil {
 			continue
 		}
-		if passesGuards(ev, *env, false) {
+		if passesGuards(ev, *env) {
 			v.Actions = append(v.Actions, Action{Event: ev.Key, Title: ev.Title})
 		}
 	}
@@ -376,9 +407,22 @@ func (e *Engine) Patch(ctx context.Context, actor *identity.User, id string, ver
 	if err := workflow.Validate(def.Form, data, "data", workflow.Partial); err != nil {
 		return Application{}, err
 	}
+	if r := def.RefersTo; r != nil && fmt.Sprint(data[r.Field]) != fmt.Sprint(app.Data[r.Field]) {
+		ref, err := e.reference(ctx, tx, actor, def, data)
+		if err != nil {
+			return Application{}, err
+		}
+		if err := referenceOpen(def, ref); err != nil {
+			return Application{}, err
+		}
+	}
+	party, err := e.party(ctx, tx, def, data, app.PartyOrgID)
+	if err != nil {
+		return Application{}, err
+	}
 	now := e.Now()
 	err = tx.UpdateApplication(ctx, postgres.ApplicationChange{ID: app.ID, Version: app.Version, State: app.State,
-		Data: data, Submitted: app.SubmittedAt != nil, WorkflowVersion: app.WorkflowVersion, At: now})
+		Data: data, Submitted: app.SubmittedAt != nil, WorkflowVersion: app.WorkflowVersion, PartyOrgID: party, At: now})
 	if err != nil {
 		return Application{}, err
 	}

@@ -55,6 +55,20 @@ func (e *Engine) AddAttachment(ctx context.Context, actor *identity.User, appID 
 	if st, ok := def.State(app.State); !ok || !st.MayEdit(app.ScopeRoles) {
 		return Attachment{}, errs.E(errs.Forbidden, "当前状态下您不能添加附件", "you may not add attachments in the current state")
 	}
+	// A workflow with slots takes files into its slots only; a slot's
+	// confidentiality (financial statements, say) is the workflow's call.
+	if len(def.Attachments) > 0 {
+		slot, ok := def.Slot(strings.TrimSpace(in.Label))
+		if !ok {
+			keys := make([]string, len(def.Attachments))
+			for i, s := range def.Attachments {
+				keys[i] = s.Key
+			}
+			return Attachment{}, errs.E(errs.Invalid, "请选择附件类别", "choose the attachment's slot").
+				Field("label", "应为 "+strings.Join(keys, "、"), "one of "+strings.Join(keys, ", "))
+		}
+		in.Confidential = in.Confidential || slot.Confidential
+	}
 	sum := sha256.Sum256(in.Content)
 	a := Attachment{ApplicationID: app.ID, Name: name, Label: strings.TrimSpace(in.Label), Size: int64(len(in.Content)),
 		SHA256: hex.EncodeToString(sum[:]), ContentType: http.DetectContentType(in.Content),

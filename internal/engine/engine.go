@@ -59,6 +59,7 @@ func (e *Engine) Sync(ctx context.Context, defs []*workflow.Definition) error {
 			return fmt.Errorf("store workflow %s: %w", d.Key, err)
 		}
 	}
+	e.db.SetPublicStates(publicPairs(e.Workflows()))
 	return nil
 }
 
@@ -166,16 +167,24 @@ func (e *Engine) deadlineFor(s *workflow.State, at time.Time) *time.Time {
 	return &t
 }
 
-// enterState schedules what a state starts: its timer, replacing those of
-// the state left behind.
-func (e *Engine) enterState(ctx context.Context, tx *postgres.Tx, appID string, s *workflow.State, at time.Time) error {
-	var due *time.Time
+// enterState schedules what a state starts: its timer (replacing those of
+// the state left behind) and, for a notice state, the public notice, whose
+// period the timer ends. app is the application as it enters, its data
+// included (a timer may fall due on a date the form gives).
+func (e *Engine) enterState(ctx context.Context, tx *postgres.Tx, def *workflow.Definition, app postgres.Application, s *workflow.State, at time.Time) error {
+	due := e.timerDue(s, app.Data, at)
 	event := ""
 	if s.Timer != nil {
-		t := e.cal.EndOfWorkingDays(at, s.Timer.After.WorkingDays)
-		due, event = &t, s.Timer.Event
+		event = s.Timer.Event
 	}
-	return tx.ReplaceTimers(ctx, appID, s.Key, event, due, at)
+	if s.Kind == workflow.KindNotice && due != nil {
+		ends, err := e.enterNotice(ctx, tx, def, app, s, *due, at)
+		if err != nil {
+			return err
+		}
+		due = &ends
+	}
+	return tx.ReplaceTimers(ctx, app.ID, s.Key, event, due, at)
 }
 
 func unknownWorkflow(key string) error {

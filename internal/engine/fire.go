@@ -200,20 +200,51 @@ func (e *Engine) fire(ctx context.Context, tx *postgres.Tx, actor *identity.User
 		}
 		data = mergePatch(app.Data, set)
 	}
+	data = applyAdds(ev, data, in.Data)
 	if ev.ValidateForm {
 		if err := workflow.Validate(def.Form, data, "data", workflow.Complete); err != nil {
 			return FireResult{}, err
 		}
+		if err := requireSlots(ctx, tx, def, app.ID); err != nil {
+			return FireResult{}, err
+		}
 	}
-	// Guards judge meaning, so they run on a well-formed form.
+	to, _ := def.State(ev.To)
+	// Guards judge meaning, so they run on a well-formed form. What they
+	// read beyond the application (the application referred to, the
+	// aggregates) is read only for the events that need it.
 	env := e.guardEnv(ctx, actor, app, in.Data)
+	env.Data = data
+	if def.RefersTo != nil && (handsOver(from, to) || usesRef(ev)) {
+		ref, err := e.reference(ctx, tx, nil, def, data)
+		if err != nil {
+			return FireResult{}, err
+		}
+		if handsOver(from, to) {
+			if err := referenceOpen(def, ref); err != nil {
+				return FireResult{}, err
+			}
+		}
+		env.Ref = refEnv(ref)
+	}
+	if env.Agg, err = e.aggregates(ctx, tx, def, app, data, guardAggregates(ev.Guards, ev.Compute)); err != nil {
+		return FireResult{}, err
+	}
+	if data, err = applyCompute(ev, env); err != nil {
+		return FireResult{}, err
+	}
 	env.Data = data
 	if err := checkGuards(ev, env); err != nil {
 		return FireResult{}, err
 	}
-	to, _ := def.State(ev.To)
 	if handsOver(from, to) && wasSentBack(hist) {
 		if err := requireAnswers(ctx, tx, app.ID); err != nil {
+			return FireResult{}, err
+		}
+	}
+	party := app.PartyOrgID
+	if ev.Sets != nil || ev.Compute != nil {
+		if party, err = e.party(ctx, tx, def, data, app.PartyOrgID); err != nil {
 			return FireResult{}, err
 		}
 	}
@@ -225,7 +256,7 @@ func (e *Engine) fire(ctx context.Context, tx *postgres.Tx, actor *identity.User
 	now := e.Now()
 	changed := to.Key != app.State
 	change := postgres.ApplicationChange{ID: app.ID, Version: app.Version, State: to.Key, StateChanged: changed, Data: data,
-		Submitted: app.SubmittedAt != nil || to.Key != def.Initial, WorkflowVersion: app.WorkflowVersion, At: now}
+		Submitted: app.SubmittedAt != nil || to.Key != def.Initial, WorkflowVersion: app.WorkflowVersion, PartyOrgID: party, At: now}
 	if changed {
 		change.Deadline = e.deadlineFor(to, now)
 	}
@@ -260,15 +291,20 @@ func (e *Engine) fire(ctx context.Context, tx *postgres.Tx, actor *identity.User
 				return FireResult{}, err
 			}
 		}
-		if err := e.enterState(ctx, tx, app.ID, to, now); err != nil {
+		moved := app
+		moved.State, moved.Data, moved.PartyOrgID = to.Key, data, party
+		if err := e.enterState(ctx, tx, def, moved, to, now); err != nil {
 			return FireResult{}, err
 		}
 		if to.Review != nil {
-			moved := app
-			moved.State, moved.Data = to.Key, data
 			if after, err = e.openStage(ctx, tx, def, moved, to, append(hist, audit.Recorded{Entry: entry}), change.Deadline, actor, now); err != nil {
 				return FireResult{}, err
 			}
+		}
+	}
+	if ev.ResolvesObjections != "" {
+		if _, err := tx.ResolveObjections(ctx, app.ID, ev.ResolvesObjections, comment, now); err != nil {
+			return FireResult{}, err
 		}
 	}
 	if len(questions) > 0 {
@@ -312,6 +348,11 @@ func (e *Engine) fire(ctx context.Context, tx *postgres.Tx, actor *identity.User
 	}
 	for _, a := range after {
 		if _, err := e.chain.Append(ctx, tx, a); err != nil {
+			return FireResult{}, err
+		}
+	}
+	if ev.ParentEvent != "" || ev.ChildrenEvent != "" {
+		if err := e.cascade(ctx, tx, app, ev, comment); err != nil {
 			return FireResult{}, err
 		}
 	}
@@ -384,13 +425,19 @@ func separationOfDuties(def *workflow.Definition, app postgres.Application, ev *
 	return nil
 }
 
-// previousDeciders are the people who decided the review stage before
+// previousDeciders are the people who decided the review stage just before
 // state: whoever fired its last move, or, when its policy moved it, the
-// reviewers whose decisions did. A recall decides nothing.
+// reviewers whose decisions did. A recall decides nothing, and a round trip
+// through the applicant's hands keeps two stages consecutive; a notice or a
+// running phase between them does not (the mid-term check is not the
+// decision's successor).
 func previousDeciders(def *workflow.Definition, hist []audit.Recorded, state string) []string {
 	for i := len(hist) - 1; i >= 0; i-- {
 		h := hist[i]
 		from, ok := def.State(h.From)
+		if ok && (from.Kind == workflow.KindNotice || from.Kind == workflow.KindActive) && h.From != state {
+			return nil
+		}
 		if !ok || from.Kind != workflow.KindReview || h.From == state || h.Event == recallEvent {
 			continue
 		}
@@ -408,8 +455,8 @@ func previousDeciders(def *workflow.Definition, hist []audit.Recorded, state str
 // listing actions).
 func (e *Engine) guardEnv(ctx context.Context, actor *identity.User, app postgres.Application, payload map[string]any) workflow.Env {
 	env := workflow.Env{Data: app.Data, Event: payload, Now: e.Now(),
-		App: workflow.AppEnv{ID: app.ID, State: app.State, OrgID: app.OrgID, ApplicantID: app.ApplicantID,
-			Version: app.Version, CreatedAt: app.Created}}
+		App: workflow.AppEnv{ID: app.ID, State: app.State, OrgID: app.OrgID, OrgParentID: app.OrgParentID,
+			ApplicantID: app.ApplicantID, Version: app.Version, CreatedAt: app.Created}}
 	if actor != nil {
 		env.Actor = workflow.ActorEnv{ID: actor.ID, Username: actor.Username, OrgID: actor.OrgID, Roles: identity.RoleStrings(actor.Roles)}
 	}
@@ -421,16 +468,24 @@ func (e *Engine) guardEnv(ctx context.Context, actor *identity.User, app postgre
 	return env
 }
 
-// checkGuards runs every guard, reporting each that fails.
-func checkGuards(ev *workflow.Event, env workflow.Env) error {
+// checkGuards runs every guard of an event, reporting each that fails.
+func checkGuards(ev *workflow.Event, env workflow.Env) error { return checkGuardList(ev.Guards, env) }
+
+// checkGuardList runs guards, reporting each that fails under its field. A
+// failed guard marked conflict makes the answer a 409: the state of
+// something else forbids it, not the input.
+func checkGuardList(guards []*workflow.Guard, env workflow.Env) error {
 	var failed *errs.Error
-	for _, g := range ev.Guards {
+	for _, g := range guards {
 		ok, _ := g.Check(env)
 		if ok {
 			continue
 		}
 		if failed == nil {
 			failed = errs.E(errs.Invalid, g.Message.Zh, g.Message.En)
+		}
+		if g.Conflict && failed.Code != errs.Conflict {
+			failed.Code, failed.Msg = errs.Conflict, g.Message
 		}
 		field := g.Field
 		if field == "" {
@@ -444,11 +499,12 @@ func checkGuards(ev *workflow.Event, env workflow.Env) error {
 	return nil
 }
 
-// passesGuards is checkGuards for the actions list: guards that read the
-// event's payload cannot be judged before it is given, so they pass here.
-func passesGuards(ev *workflow.Event, env workflow.Env, withPayload bool) bool {
+// passesGuards is checkGuards for the actions list: guards that can only
+// be judged when the event is fired (its payload, aggregates, the
+// application referred to) pass here.
+func passesGuards(ev *workflow.Event, env workflow.Env) bool {
 	for _, g := range ev.Guards {
-		if g.UsesEvent && !withPayload {
+		if g.Deferred() {
 			continue
 		}
 		if ok, _ := g.Check(env); !ok {
@@ -456,6 +512,21 @@ func passesGuards(ev *workflow.Event, env workflow.Env, withPayload bool) bool {
 		}
 	}
 	return true
+}
+
+// usesRef reports whether an event's guards or computed fields read the
+// application referred to.
+func usesRef(ev *workflow.Event) bool {
+	return slices.ContainsFunc(ev.Guards, func(g *workflow.Guard) bool { return g.UsesRef }) ||
+		slices.ContainsFunc(ev.Compute, func(c *workflow.Computed) bool { return c.UsesRef })
+}
+
+// refEnv is the referenced application as guards see it.
+func refEnv(ref *postgres.Application) *workflow.ParentEnv {
+	if ref == nil {
+		return nil
+	}
+	return &workflow.ParentEnv{State: ref.State, Data: ref.Data}
 }
 
 func requestHash(appID string, in FireInput) string {

@@ -91,7 +91,7 @@ func (e *Engine) MigrateVersion(ctx context.Context, key string, to int, stateMa
 		changed := p.move.ToState != p.app.State
 		toState, _ := target.State(p.move.ToState)
 		c := postgres.ApplicationChange{ID: p.app.ID, Version: p.app.Version, State: p.move.ToState, StateChanged: changed,
-			Data: p.app.Data, Submitted: p.app.SubmittedAt != nil, WorkflowVersion: to, At: now}
+			Data: p.app.Data, Submitted: p.app.SubmittedAt != nil, WorkflowVersion: to, PartyOrgID: p.app.PartyOrgID, At: now}
 		if changed {
 			c.Deadline = e.deadlineFor(toState, now)
 		}
@@ -99,7 +99,9 @@ func (e *Engine) MigrateVersion(ctx context.Context, key string, to int, stateMa
 			return nil, err
 		}
 		if changed {
-			if err := e.enterState(ctx, tx, p.app.ID, toState, now); err != nil {
+			moved := p.app
+			moved.State = p.move.ToState
+			if err := e.enterState(ctx, tx, target, moved, toState, now); err != nil {
 				return nil, err
 			}
 		}

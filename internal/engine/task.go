@@ -514,11 +514,14 @@ func (e *Engine) recallStage(ctx context.Context, tx *postgres.Tx, sg *stage, ta
 		}
 	}
 	err = tx.UpdateApplication(ctx, postgres.ApplicationChange{ID: sg.app.ID, Version: sg.app.Version, State: sg.row.State,
-		StateChanged: true, Data: sg.app.Data, Submitted: true, Deadline: sg.row.Due, WorkflowVersion: sg.app.WorkflowVersion, At: now})
+		StateChanged: true, Data: sg.app.Data, Submitted: true, Deadline: sg.row.Due, WorkflowVersion: sg.app.WorkflowVersion,
+		PartyOrgID: sg.app.PartyOrgID, At: now})
 	if err != nil {
 		return err
 	}
-	if err := e.enterState(ctx, tx, sg.app.ID, sg.state, now); err != nil {
+	back := sg.app
+	back.State = sg.row.State
+	if err := e.enterState(ctx, tx, sg.def, back, sg.state, now); err != nil {
 		return err
 	}
 	if err := tx.ReopenStage(ctx, sg.row.ID, sg.review.Policy == workflow.PolicySequential); err != nil {

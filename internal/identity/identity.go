@@ -4,6 +4,7 @@ package identity
 
 import (
 	"net/mail"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -51,6 +52,11 @@ const (
 	Auditor      Role = "auditor"       // 纪检监察/审计
 	Admin        Role = "admin"         // 系统管理员; approves nothing
 )
+
+// Party is not a role anyone holds: it is how the people of an
+// application's third organisation (an envoy's service target) see it, and
+// a workflow's events may name it among their roles.
+const Party Role = "party"
 
 // Roles lists every role, in a stable order.
 var Roles = []Role{Applicant, UnitReviewer, Staff, Expert, Leader, Auditor, Admin}
@@ -259,3 +265,44 @@ func NormalizeCreditCode(s string) (string, error) {
 	}
 	return code, nil
 }
+
+// residentIDWeights weigh the first 17 digits of a 居民身份证号码 (GB
+// 11643-1999); residentIDChecks is the check character by the sum mod 11.
+var residentIDWeights = [17]int{7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2}
+
+const residentIDChecks = "10X98765432"
+
+// ValidResidentID reports whether s is an 18-character resident ID whose
+// birth date is a real past date and whose last character is the check of
+// the other seventeen.
+func ValidResidentID(s string, now time.Time) bool {
+	s = strings.ToUpper(s)
+	if len(s) != 18 {
+		return false
+	}
+	sum := 0
+	for i := 0; i < 17; i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+		sum += int(s[i]-'0') * residentIDWeights[i]
+	}
+	if residentIDChecks[sum%11] != s[17] {
+		return false
+	}
+	born, err := time.Parse("20060102", s[6:14])
+	return err == nil && born.Year() >= 1900 && born.Before(now)
+}
+
+// ValidCreditCode reports whether s is a unified social credit code with
+// the right check character.
+func ValidCreditCode(s string) bool {
+	_, err := NormalizeCreditCode(s)
+	return err == nil
+}
+
+var phoneNumber = regexp.MustCompile(`^(1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8}(-[0-9]{1,6})?)$`)
+
+// ValidPhone reports whether s is a mainland mobile number (11 digits) or a
+// landline with its area code (023-55123456, with an extension or not).
+func ValidPhone(s string) bool { return phoneNumber.MatchString(s) }

@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -32,6 +34,7 @@ type Application struct {
 	ApplicantName   string
 	ApplicantLogin  string
 	ParentID        string
+	PartyOrgID      string
 	SubmittedAt     *time.Time
 	StateEnteredAt  time.Time
 	Deadline        *time.Time
@@ -57,6 +60,7 @@ type applicationRow struct {
 	ApplicantName   string         `db:"applicant_name"`
 	ApplicantLogin  string         `db:"applicant_username"`
 	ParentID        sql.NullString `db:"parent_id"`
+	PartyOrgID      sql.NullString `db:"party_org_id"`
 	SubmittedAt     sql.NullTime   `db:"submitted_at"`
 	StateEnteredAt  time.Time      `db:"state_entered_at"`
 	Deadline        sql.NullTime   `db:"deadline"`
@@ -69,7 +73,8 @@ func toApplication(r applicationRow) (Application, error) {
 	a := Application{ID: r.ID, Workflow: r.Workflow, WorkflowVersion: r.WorkflowVersion, State: r.State,
 		Version: r.Version, OrgID: r.OrgID, OrgName: r.OrgName, OrgKind: r.OrgKind, OrgParentID: r.OrgParentID.String,
 		ApplicantID: r.ApplicantID, ApplicantName: r.ApplicantName, ApplicantLogin: r.ApplicantLogin,
-		ParentID: r.ParentID.String, StateEnteredAt: r.StateEnteredAt, Created: r.Created, Updated: r.Updated}
+		ParentID: r.ParentID.String, PartyOrgID: r.PartyOrgID.String, StateEnteredAt: r.StateEnteredAt, Created: r.Created,
+		Updated: r.Updated}
 	if r.SubmittedAt.Valid {
 		a.SubmittedAt = &r.SubmittedAt.Time
 	}
@@ -105,9 +110,10 @@ var scopeRules = []scopeRule{
 	// A recommending unit sees what its own organisation or those under it
 	// submitted, never their unsubmitted drafts.
 	{identity.UnitReviewer, "a.submitted_at IS NOT NULL AND (a.org_id = %[1]s OR o.parent_id = %[1]s)", ""},
-	// The bureau sees everything submitted to its programmes.
-	{identity.Staff, "a.submitted_at IS NOT NULL", ""},
-	{identity.Leader, "a.submitted_at IS NOT NULL", ""},
+	// The bureau sees everything submitted to its programmes, and its own
+	// drafts (a challenge being written), never an applicant's.
+	{identity.Staff, "(a.submitted_at IS NOT NULL OR a.org_id = %[1]s)", ""},
+	{identity.Leader, "(a.submitted_at IS NOT NULL OR a.org_id = %[1]s)", ""},
 	// Oversight sees everything, read-only (no workflow lets it act).
 	{identity.Auditor, "true", ""},
 	// Administrators see that submitted applications exist and where they
@@ -118,18 +124,44 @@ var scopeRules = []scopeRule{
 	// theirs (not after they recused or handed it on).
 	{identity.Expert, `EXISTS (SELECT 1 FROM review_tasks rt WHERE rt.application_id = a.id
         AND rt.assignee_id = %[2]s AND rt.status IN ('waiting', 'open', 'decided'))`, ""},
+	// The people of an application's third party (an envoy's service
+	// target) see it once submitted, and act where an event allows party;
+	// a person who registered alone speaks for nobody.
+	{identity.Party, "a.submitted_at IS NOT NULL AND a.party_org_id = %[1]s", "false"},
+}
+
+// partyRoles are the roles through which someone of a party organisation
+// acts for it.
+var partyRoles = []identity.Role{identity.Applicant, identity.UnitReviewer}
+
+// Public is the role through which every signed-in user reads an
+// application in one of its workflow's public states (a published
+// challenge); no event is ever fired through it.
+const Public identity.Role = "public"
+
+// SetPublicStates says which "workflow:state" pairs every signed-in user
+// may read; the engine sets it from the definitions it runs.
+func (db *DB) SetPublicStates(pairs []string) { db.public.Store(&pairs) }
+
+// publicStates are the pairs SetPublicStates gave; none before.
+func publicStates(p *atomic.Pointer[[]string]) []string {
+	if v := p.Load(); v != nil {
+		return *v
+	}
+	return nil
 }
 
 // scopeSQL returns the viewer's scope_roles expression and visibility
 // predicate, adding the viewer's org to args. A nil viewer is the system:
 // it sees everything through no role.
-func scopeSQL(viewer *identity.User, args *[]any) (scope, visible string) {
+func scopeSQL(viewer *identity.User, public []string, args *[]any) (scope, visible string) {
 	if viewer == nil {
 		return "ARRAY[]::text[]", "true"
 	}
 	var cases, conds []string
 	for _, r := range scopeRules {
-		if !viewer.Has(r.role) {
+		holds := viewer.Has(r.role) || r.role == identity.Party && slices.ContainsFunc(partyRoles, viewer.Has)
+		if !holds {
 			continue
 		}
 		cond := r.cond
@@ -138,6 +170,12 @@ func scopeSQL(viewer *identity.User, args *[]any) (scope, visible string) {
 		}
 		cond = bindViewer(cond, viewer, args)
 		cases = append(cases, fmt.Sprintf("CASE WHEN %s THEN '%s' END", cond, r.role))
+		conds = append(conds, "("+cond+")")
+	}
+	if len(public) > 0 {
+		*args = append(*args, pq.StringArray(public))
+		cond := fmt.Sprintf("(a.workflow || ':' || a.state) = ANY ($%d)", len(*args))
+		cases = append(cases, fmt.Sprintf("CASE WHEN %s THEN '%s' END", cond, Public))
 		conds = append(conds, "("+cond+")")
 	}
 	if len(conds) == 0 {
@@ -162,23 +200,24 @@ func bindViewer(cond string, viewer *identity.User, args *[]any) string {
 const applicationColumns = `
 a.id, a.workflow, a.workflow_version, a.state, a.version, a.data, a.org_id, o.name AS org_name, o.kind AS org_kind,
 o.parent_id AS org_parent_id, a.applicant_id, u.name AS applicant_name, u.username AS applicant_username, a.parent_id,
-a.submitted_at, a.state_entered_at, a.deadline, a.created_at, a.updated_at`
+a.party_org_id, a.submitted_at, a.state_entered_at, a.deadline, a.created_at, a.updated_at`
 
 const applicationFrom = `
 FROM applications a
 JOIN orgs o ON o.id = a.org_id
 JOIN users u ON u.id = a.applicant_id`
 
-func getApplication(ctx context.Context, q sqlx.QueryerContext, viewer *identity.User, id string, lock bool) (Application, error) {
+// lock is "" (none), "UPDATE" or "SHARE".
+func getApplication(ctx context.Context, q sqlx.QueryerContext, public []string, viewer *identity.User, id string, lock string) (Application, error) {
 	if !isUUID(id) {
 		return Application{}, fmt.Errorf("application %q: %w", id, errs.ErrNotFound)
 	}
 	args := []any{id}
-	scope, visible := scopeSQL(viewer, &args)
+	scope, visible := scopeSQL(viewer, public, &args)
 	query := `SELECT ` + applicationColumns + `, ` + scope + ` AS scope_roles ` + applicationFrom +
 		` WHERE a.id = $1 AND ` + visible
-	if lock {
-		query += ` FOR UPDATE OF a`
+	if lock != "" {
+		query += ` FOR ` + lock + ` OF a`
 	}
 	var r applicationRow
 	if err := sqlx.GetContext(ctx, q, &r, query, args...); err != nil {
@@ -190,18 +229,25 @@ func getApplication(ctx context.Context, q sqlx.QueryerContext, viewer *identity
 // Application reads one application as viewer sees it; not found when it is
 // not theirs to see.
 func (db *DB) Application(ctx context.Context, viewer *identity.User, id string) (Application, error) {
-	return getApplication(ctx, db, viewer, id, false)
+	return getApplication(ctx, db, publicStates(db.public), viewer, id, "")
 }
 
 // Application reads one application inside the transaction, without a lock.
 func (tx *Tx) Application(ctx context.Context, viewer *identity.User, id string) (Application, error) {
-	return getApplication(ctx, tx, viewer, id, false)
+	return getApplication(ctx, tx, publicStates(tx.public), viewer, id, "")
 }
 
 // LockApplication reads an application and locks its row until the
 // transaction ends: concurrent changes to one application queue here.
 func (tx *Tx) LockApplication(ctx context.Context, viewer *identity.User, id string) (Application, error) {
-	return getApplication(ctx, tx, viewer, id, true)
+	return getApplication(ctx, tx, publicStates(tx.public), viewer, id, "UPDATE")
+}
+
+// ShareApplication reads an application and holds a share lock on it until
+// the transaction ends: it cannot change meanwhile (a challenge cannot close
+// under an application being submitted to it), though others may read it.
+func (tx *Tx) ShareApplication(ctx context.Context, viewer *identity.User, id string) (Application, error) {
+	return getApplication(ctx, tx, publicStates(tx.public), viewer, id, "SHARE")
 }
 
 // NewApplication is what creating an application stores.
@@ -213,6 +259,7 @@ type NewApplication struct {
 	OrgID           string
 	ApplicantID     string
 	ParentID        string
+	PartyOrgID      string
 	Submitted       bool
 	Deadline        *time.Time
 	At              time.Time
@@ -230,12 +277,12 @@ func (tx *Tx) InsertApplication(ctx context.Context, n NewApplication) (string, 
 	}
 	const q = `
 INSERT INTO applications (workflow, workflow_version, state, data, org_id, applicant_id, parent_id,
-    submitted_at, state_entered_at, deadline, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9, $9)
+    submitted_at, state_entered_at, deadline, created_at, updated_at, party_org_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9, $9, $11)
 RETURNING id`
 	var id string
 	err = tx.GetContext(ctx, &id, q, n.Workflow, n.WorkflowVersion, n.State, data, n.OrgID, n.ApplicantID,
-		nullString(n.ParentID), submitted, n.At, n.Deadline)
+		nullString(n.ParentID), submitted, n.At, n.Deadline, nullString(n.PartyOrgID))
 	if err != nil {
 		return "", mapError("insert application", err)
 	}
@@ -252,6 +299,7 @@ type ApplicationChange struct {
 	Submitted       bool // it leaves its initial state now or did before
 	Deadline        *time.Time
 	WorkflowVersion int
+	PartyOrgID      string
 	At              time.Time
 }
 
@@ -269,9 +317,10 @@ UPDATE applications SET
     submitted_at = CASE WHEN $6 THEN coalesce(submitted_at, $5) ELSE submitted_at END,
     state_entered_at = CASE WHEN $7 THEN $5 ELSE state_entered_at END,
     deadline = CASE WHEN $7 THEN $8 ELSE deadline END,
-    workflow_version = $9
+    workflow_version = $9, party_org_id = $10
 WHERE id = $1 AND version = $2`
-	res, err := tx.ExecContext(ctx, q, c.ID, c.Version, c.State, data, c.At, c.Submitted, c.StateChanged, c.Deadline, c.WorkflowVersion)
+	res, err := tx.ExecContext(ctx, q, c.ID, c.Version, c.State, data, c.At, c.Submitted, c.StateChanged, c.Deadline,
+		c.WorkflowVersion, nullString(c.PartyOrgID))
 	if err != nil {
 		return mapError("update application", err)
 	}
@@ -294,7 +343,7 @@ type ApplicationFilter struct {
 // Applications lists what viewer may see, newest first, a page at a time.
 func (db *DB) Applications(ctx context.Context, viewer *identity.User, f ApplicationFilter) (items []Application, next string, err error) {
 	args := []any{}
-	scope, visible := scopeSQL(viewer, &args)
+	scope, visible := scopeSQL(viewer, publicStates(db.public), &args)
 	where := []string{visible}
 	add := func(cond string, v any) {
 		args = append(args, v)
@@ -448,4 +497,13 @@ func (tx *Tx) UnverifiedRegistration(ctx context.Context, userID, workflow, veri
 		return false, mapError("check registration", err)
 	}
 	return pending, nil
+}
+
+// ChildIDs lists an application's children, oldest first.
+func (tx *Tx) ChildIDs(ctx context.Context, parentID string) ([]string, error) {
+	var out []string
+	if err := tx.SelectContext(ctx, &out, `SELECT id FROM applications WHERE parent_id = $1 ORDER BY created_at, id`, parentID); err != nil {
+		return nil, mapError("list children", err)
+	}
+	return out, nil
 }

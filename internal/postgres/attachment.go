@@ -68,3 +68,13 @@ FROM attachments WHERE application_id = $1 ORDER BY created_at, id`
 	}
 	return out, nil
 }
+
+// AttachmentLabels lists the distinct labels (slots) an application's
+// files are in.
+func (tx *Tx) AttachmentLabels(ctx context.Context, appID string) ([]string, error) {
+	var out []string
+	if err := tx.SelectContext(ctx, &out, `SELECT DISTINCT label FROM attachments WHERE application_id = $1`, appID); err != nil {
+		return nil, mapError("list attachment labels", err)
+	}
+	return out, nil
+}

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -26,6 +27,8 @@ import (
 type DB struct {
 	*sqlx.DB
 	jobs *river.Client[*sql.Tx]
+	// public are the workflow states every signed-in user may read.
+	public *atomic.Pointer[[]string]
 }
 
 // Open connects to dsn and waits (up to the context's deadline) for the
@@ -44,7 +47,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		sqldb.Close()
 		return nil, err
 	}
-	db := &DB{DB: sqlx.NewDb(sqldb, "postgres"), jobs: jobs}
+	db := &DB{DB: sqlx.NewDb(sqldb, "postgres"), jobs: jobs, public: new(atomic.Pointer[[]string])}
 	for {
 		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err = db.PingContext(pingCtx)

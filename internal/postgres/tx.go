@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
@@ -13,7 +14,8 @@ import (
 // it, and defers Rollback so that every early return undoes its work.
 type Tx struct {
 	*sqlx.Tx
-	jobs *river.Client[*sql.Tx]
+	jobs   *river.Client[*sql.Tx]
+	public *atomic.Pointer[[]string]
 }
 
 // Begin starts a transaction.
@@ -22,7 +24,7 @@ func (db *DB) Begin(ctx context.Context) (*Tx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
-	return &Tx{Tx: tx, jobs: db.jobs}, nil
+	return &Tx{Tx: tx, jobs: db.jobs, public: db.public}, nil
 }
 
 // Snapshot starts a read-only transaction that sees one consistent state of
@@ -32,7 +34,7 @@ func (db *DB) Snapshot(ctx context.Context) (*Tx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin snapshot: %w", err)
 	}
-	return &Tx{Tx: tx, jobs: db.jobs}, nil
+	return &Tx{Tx: tx, jobs: db.jobs, public: db.public}, nil
 }
 
 // Commit ends the transaction, keeping its work.

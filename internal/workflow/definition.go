@@ -45,9 +45,12 @@ type Duration struct {
 	WorkingDays int
 }
 
-// Timer fires Event by itself once the application has been in the state for After.
+// Timer fires Event by itself once the application has been in the state
+// for After, or, with At, at the end of the day a date field of the form
+// names (a challenge's application deadline).
 type Timer struct {
 	After Duration
+	At    string
 	Event string
 }
 
@@ -65,6 +68,9 @@ type State struct {
 	// Review declares the stage's reviewers and policy; nil means whoever
 	// holds an event's role fires it directly.
 	Review *Review
+	// OnObjection is the system event the first objection to a notice state
+	// fires (pausing the decision while staff look into it).
+	OnObjection string
 }
 
 // Event is a named transition.
@@ -90,6 +96,20 @@ type Event struct {
 	Questions bool
 	// Sets lists payload fields copied into the application's data.
 	Sets []string
+	// Adds adds payload fields to data fields (data field → payload field):
+	// a disbursement to what was disbursed so far.
+	Adds map[string]string
+	// Compute sets data fields from expressions, after Sets and Adds.
+	Compute []*Computed
+	// ResolvesObjections marks the open objections of the application
+	// sustained or dismissed, with the event's comment as the reason.
+	ResolvesObjections string
+	// ParentEvent is fired on the parent application, as the system, in the
+	// same transaction (an assessment graded 不合格 ends the appointment);
+	// ChildrenEvent on every child it is possible for (the remaining
+	// instalments stop when the person leaves).
+	ParentEvent   string
+	ChildrenEvent string
 }
 
 // Definition is one version of a workflow, ready to run.
@@ -105,6 +125,23 @@ type Definition struct {
 	// SeparateStages forbids one person deciding two consecutive review
 	// stages of the same application.
 	SeparateStages bool
+	// RefersTo is the application this one is about, if any.
+	RefersTo *Reference
+	// Party is the other organisation an application involves, if any.
+	Party *Party
+	// Aggregates are the named counts and sums over other applications
+	// that guards read as agg.NAME.
+	Aggregates map[string]*Aggregate
+	// Notice says what the public list shows of an application in 公示.
+	Notice *NoticeFields
+	// Attachments are the named slots for files; required ones must hold a
+	// file before the form is submitted.
+	Attachments []Slot
+	// PublicStates are the states in which every signed-in user may read an
+	// application (a published challenge).
+	PublicStates []string
+	// CreateGuards must hold for an application to be started.
+	CreateGuards []*Guard
 
 	States []*State // in file order
 	Events []*Event // in file order
@@ -124,6 +161,18 @@ type Definition struct {
 	states    map[string]*State
 	events    map[string]*Event
 	fsmEvents fsm.Events
+	// rel keeps where the relations were declared, for checks across files.
+	rel *relSrc
+}
+
+// Slot finds an attachment slot by key.
+func (d *Definition) Slot(key string) (Slot, bool) {
+	for _, s := range d.Attachments {
+		if s.Key == key {
+			return s, true
+		}
+	}
+	return Slot{}, false
 }
 
 func (d *Definition) index() {

@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/text/message"
 
 	"github.com/sciflow/sciflow/internal/errs"
+	"github.com/sciflow/sciflow/internal/identity"
 )
 
 // compileSchema compiles a JSON Schema document (draft 2020-12 unless it says
@@ -24,12 +26,43 @@ func compileSchema(name string, doc any) (*jsonschema.Schema, error) {
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat()
+	for _, f := range formats {
+		c.RegisterFormat(f)
+	}
 	c.UseLoader(noLoader{})
 	url := "mem:///" + name
 	if err := c.AddResource(url, doc); err != nil {
 		return nil, err
 	}
 	return c.Compile(url)
+}
+
+// formats are the Chinese identifiers forms check beyond their shape: the
+// check characters of a unified social credit code and of a resident ID
+// (and its birth date), and a phone number.
+var formats = []*jsonschema.Format{
+	{Name: "credit-code", Validate: stringFormat(identity.ValidCreditCode)},
+	{Name: "resident-id", Validate: stringFormat(func(s string) bool { return identity.ValidResidentID(s, time.Now()) })},
+	{Name: "phone", Validate: stringFormat(identity.ValidPhone)},
+}
+
+// formatMessages word the formats' failures for the people filling in forms.
+var formatMessages = map[string]errs.Text{
+	"credit-code": {Zh: "统一社会信用代码不正确（18 位，校验位不符或含非法字符）", En: "not a valid unified social credit code (18 characters; the check character does not match)"},
+	"resident-id": {Zh: "居民身份证号码不正确（18 位，校验位或出生日期不符）", En: "not a valid resident ID number (18 characters; the check character or the birth date does not match)"},
+	"phone":       {Zh: "电话号码不正确（手机 11 位，或区号加座机号）", En: "not a valid phone number (an 11-digit mobile, or a landline with its area code)"},
+	"date":        {Zh: "应为日期，如 2026-05-01", En: "must be a date such as 2026-05-01"},
+	"email":       {Zh: "电子邮件地址不正确", En: "not a valid e-mail address"},
+}
+
+func stringFormat(ok func(string) bool) func(any) error {
+	return func(v any) error {
+		s, isString := v.(string)
+		if !isString || ok(s) {
+			return nil
+		}
+		return fmt.Errorf("invalid")
+	}
 }
 
 type noLoader struct{}
@@ -111,6 +144,12 @@ func collectLeaves(ve *jsonschema.ValidationError, prefix string, mode FormMode,
 	path := fieldPath(prefix, ve.InstanceLocation)
 	if _, seen := out[path]; seen {
 		return
+	}
+	if f, ok := ve.ErrorKind.(*kind.Format); ok {
+		if msg, ok := formatMessages[f.Want]; ok {
+			out[path] = msg
+			return
+		}
 	}
 	out[path] = errs.Text{Zh: chineseMessage(ve.ErrorKind), En: ve.ErrorKind.LocalizedString(enPrinter)}
 }

@@ -77,13 +77,17 @@ func LoadDir(fsys fs.FS) ([]*Definition, error) {
 		keyFile[def.Key] = name
 		defs = append(defs, def)
 	}
+	byKey := map[string]*Definition{}
+	srcs := map[string]*relSrc{}
 	for _, d := range defs {
 		if d.Parent != "" {
 			if _, ok := keyFile[d.Parent]; !ok {
 				probs = append(probs, Problem{keyFile[d.Key], 1, fmt.Sprintf("parent workflow %q is not defined", d.Parent)})
 			}
 		}
+		byKey[d.Key], srcs[d.Key] = d, d.rel
 	}
+	probs = append(probs, checkAcross(byKey, keyFile, srcs)...)
 	if len(probs) > 0 {
 		return nil, probs.sorted()
 	}
@@ -139,6 +143,11 @@ type parser struct {
 	file     string
 	formFile string
 	probs    Problems
+	// party and aggs are what the definition declared, for checking the
+	// roles and guards that use them.
+	party bool
+	aggs  map[string]*Aggregate
+	ref   bool
 }
 
 var yamlLine = regexp.MustCompile(`^line (\d+): `)
@@ -269,6 +278,10 @@ func (p *parser) roles(items []pos, what string) []identity.Role {
 	for _, it := range items {
 		r := identity.Role(it.V)
 		switch {
+		case r == identity.Party && p.party:
+			out = append(out, r)
+		case r == identity.Party:
+			p.errorf(it.Line, "role party in %s, but the workflow declares no party", what)
 		case !slices.Contains(identity.Roles, r):
 			p.errorf(it.Line, "unknown role %q in %s", it.V, what)
 		case r == identity.Admin || r == identity.Auditor:
@@ -295,10 +308,11 @@ func (p *parser) key(s pos, what string) {
 
 // stateSrc and eventSrc keep the lines the cross-checks report.
 type stateSrc struct {
-	state  *State
-	line   int
-	timer  pos
-	review *reviewSrc
+	state     *State
+	line      int
+	timer     pos
+	review    *reviewSrc
+	objection pos
 }
 
 type eventSrc struct {
@@ -314,7 +328,8 @@ func (p *parser) definition(root *yaml.Node, readFile func(string) ([]byte, erro
 		return nil
 	}
 	f, _ := p.fields(root, "workflow", "key", "title", "initial", "form", "created_by", "parent",
-		"separate_consecutive_stages", "states", "events")
+		"separate_consecutive_stages", "states", "events", "refers_to", "party", "aggregates", "notice",
+		"attachments", "public_states", "guards")
 	d := &Definition{}
 	key := p.str(p.required(f, "key", "workflow", root.Line), "key")
 	p.key(key, "workflow key")
@@ -322,7 +337,6 @@ func (p *parser) definition(root *yaml.Node, readFile func(string) ([]byte, erro
 	d.Title = p.text(p.required(f, "title", "workflow", root.Line), "title")
 	initial := p.str(p.required(f, "initial", "workflow", root.Line), "initial")
 	d.Initial = initial.V
-	d.CreatedBy = p.roles(p.list(p.required(f, "created_by", "workflow", root.Line), "created_by"), "created_by")
 	if n := f["parent"]; n != nil {
 		d.Parent = p.str(n, "parent").V
 	}
@@ -331,9 +345,19 @@ func (p *parser) definition(root *yaml.Node, readFile func(string) ([]byte, erro
 		d.SeparateStages = p.boolean(n, "separate_consecutive_stages")
 	}
 	formProps := p.form(f, root.Line, readFile, d)
+	rel := p.relations(f, d, formProps)
+	d.CreatedBy = p.roles(p.list(p.required(f, "created_by", "workflow", root.Line), "created_by"), "created_by")
 
 	states := p.states(p.required(f, "states", "workflow", root.Line), formProps)
 	events := p.events(p.required(f, "events", "workflow", root.Line), formProps, d.Parent != "")
+	if gn := f["guards"]; gn != nil {
+		d.CreateGuards = p.guards(gn, formProps, nil, d.Parent != "")
+		for _, g := range d.CreateGuards {
+			if g.UsesEvent {
+				p.errorf(gn.Line, "the workflow's guards are checked when an application is started, which has no event: %s", g.Source)
+			}
+		}
+	}
 	for _, s := range states {
 		d.States = append(d.States, s.state)
 	}
@@ -342,7 +366,10 @@ func (p *parser) definition(root *yaml.Node, readFile func(string) ([]byte, erro
 	}
 	if len(p.probs) == 0 {
 		p.checkGraph(d, initial, states, events)
+		d.index()
+		p.checkRelations(d, rel, states)
 	}
+	d.rel = rel
 	return d
 }
 
@@ -395,7 +422,8 @@ func (p *parser) states(n *yaml.Node, formProps map[string]any) []*stateSrc {
 	for _, k := range keys {
 		key := pos{k.Value, k.Line}
 		p.key(key, "state")
-		f, _ := p.fields(m[k.Value], "state "+k.Value, "title", "kind", "editable_by", "deadline", "timer", "review")
+		f, _ := p.fields(m[k.Value], "state "+k.Value, "title", "kind", "editable_by", "deadline", "timer", "review",
+			"on_objection")
 		s := &State{Key: k.Value}
 		src := &stateSrc{state: s, line: k.Line}
 		s.Title = p.text(p.required(f, "title", "state "+k.Value, k.Line), "title")
@@ -410,13 +438,31 @@ func (p *parser) states(n *yaml.Node, formProps map[string]any) []*stateSrc {
 			s.Deadline = &d
 		}
 		if tn := f["timer"]; tn != nil {
-			tf, _ := p.fields(tn, "timer", "after", "event")
+			tf, _ := p.fields(tn, "timer", "after", "at", "event")
 			t := &Timer{Event: p.str(p.required(tf, "event", "timer", tn.Line), "event").V}
-			if an := p.required(tf, "after", "timer", tn.Line); an != nil {
+			an, at := tf["after"], tf["at"]
+			switch {
+			case (an == nil) == (at == nil):
+				p.errorf(tn.Line, "timer needs exactly one of after (working days) or at (a date field of the form)")
+			case an != nil:
 				t.After = p.duration(an, "after")
+			default:
+				field := p.str(at, "at")
+				t.At = field.V
+				if prop, ok := formProps[field.V].(map[string]any); formProps != nil && (!ok || prop["format"] != "date") {
+					p.errorf(field.Line, "timer at %q must name a date field of the form (format: date)", field.V)
+				}
 			}
 			s.Timer = t
 			src.timer = pos{t.Event, tn.Line}
+		}
+		if on := f["on_objection"]; on != nil {
+			ev := p.str(on, "on_objection")
+			s.OnObjection = ev.V
+			src.objection = ev
+			if s.Kind != KindNotice {
+				p.errorf(on.Line, "state %s takes objections but is not of kind notice", k.Value)
+			}
 		}
 		if rn := f["review"]; rn != nil {
 			s.Review, src.review = p.review(rn, k.Value, formProps)
@@ -453,7 +499,8 @@ func (p *parser) events(n *yaml.Node, formProps map[string]any, hasParent bool) 
 		p.key(key, "event")
 		what := "event " + k.Value
 		f, _ := p.fields(m[k.Value], what, "title", "from", "to", "roles", "system", "guards",
-			"validate_form", "comment", "data", "sets", "questions")
+			"validate_form", "comment", "data", "sets", "questions", "adds", "compute", "resolves_objections",
+			"parent_event", "children_event")
 		e := &Event{Key: k.Value, Comment: CommentOptional}
 		src := &eventSrc{event: e, line: k.Line}
 		e.Title = p.text(p.required(f, "title", what, k.Line), "title")
@@ -494,6 +541,25 @@ func (p *parser) events(n *yaml.Node, formProps map[string]any, hasParent bool) 
 				}
 			}
 			e.Sets = append(e.Sets, s.V)
+		}
+		if an := f["adds"]; an != nil {
+			e.Adds = p.adds(an, formProps, dataProps)
+		}
+		if cn := f["compute"]; cn != nil {
+			e.Compute = p.compute(cn, formProps, dataProps, hasParent)
+		}
+		if rn := f["resolves_objections"]; rn != nil {
+			r := p.str(rn, "resolves_objections")
+			if r.V != "sustained" && r.V != "dismissed" {
+				p.errorf(r.Line, "resolves_objections must be sustained or dismissed, not %q", r.V)
+			}
+			e.ResolvesObjections = r.V
+		}
+		if pn := f["parent_event"]; pn != nil {
+			e.ParentEvent = p.str(pn, "parent_event").V
+		}
+		if cn := f["children_event"]; cn != nil {
+			e.ChildrenEvent = p.str(cn, "children_event").V
 		}
 		if gn := f["guards"]; gn != nil {
 			e.Guards = p.guards(gn, formProps, dataProps, hasParent)
@@ -545,11 +611,21 @@ func (p *parser) guards(n *yaml.Node, formProps, dataProps map[string]any, hasPa
 	}
 	var out []*Guard
 	for _, gn := range n.Content {
-		f, _ := p.fields(gn, "guard", "if", "message", "field")
+		f, _ := p.fields(gn, "guard", "if", "message", "field", "code")
 		src := p.str(p.required(f, "if", "guard", gn.Line), "if")
 		g := &Guard{Source: src.V, Message: p.text(p.required(f, "message", "guard", gn.Line), "message")}
 		if fn := f["field"]; fn != nil {
 			g.Field = p.str(fn, "field").V
+		}
+		if cn := f["code"]; cn != nil {
+			c := p.str(cn, "code")
+			switch c.V {
+			case "conflict":
+				g.Conflict = true
+			case "invalid":
+			default:
+				p.errorf(c.Line, "guard code must be invalid (422, the default) or conflict (409), not %q", c.V)
+			}
 		}
 		if src.V == "" {
 			continue
@@ -561,12 +637,8 @@ func (p *parser) guards(n *yaml.Node, formProps, dataProps map[string]any, hasPa
 		}
 		g.program = prog
 		g.UsesEvent = refs.roots["event"]
-		if refs.roots["parent"] && !hasParent {
-			p.errorf(src.Line, "guard reads parent, but the workflow declares no parent")
-		}
-		for _, path := range refs.paths {
-			p.checkRef(src.Line, path, formProps, dataProps)
-		}
+		g.UsesRef = refs.roots["ref"]
+		g.Aggregates = p.checkExprRefs(src.Line, "guard", refs, formProps, dataProps, hasParent)
 		out = append(out, g)
 	}
 	return out
@@ -663,6 +735,10 @@ func (p *parser) checkGraph(d *Definition, initial pos, states []*stateSrc, even
 	for _, s := range states {
 		if s.review != nil {
 			p.checkReview(s, eventKeys, timerEvents)
+		}
+		// An objection fires it (checked with the notice, in checkRelations).
+		if s.state.OnObjection != "" {
+			timerEvents[s.state.OnObjection] = true
 		}
 	}
 	for _, e := range events {

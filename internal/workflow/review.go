@@ -85,20 +85,20 @@ type Criterion struct {
 	Weight int
 }
 
-// Aggregate combines the experts' totals.
-type Aggregate string
+// Averaging combines the experts' totals.
+type Averaging string
 
 // The aggregates.
 const (
-	Mean        Aggregate = "mean"
-	TrimmedMean Aggregate = "trimmed_mean" // drop one highest and one lowest
+	Mean        Averaging = "mean"
+	TrimmedMean Averaging = "trimmed_mean" // drop one highest and one lowest
 )
 
 // ScoreRule is how a score stage passes: the aggregate of the experts'
 // weighted totals must reach PassMark, and no total may fall below Veto.
 type ScoreRule struct {
 	Criteria  []Criterion
-	Aggregate Aggregate
+	Aggregate Averaging
 	PassMark  *big.Rat
 	Veto      *big.Rat // nil: no veto
 }
@@ -262,7 +262,7 @@ func (r *Review) scoreOutcome(votes []Vote) Outcome {
 // Aggregated combines totals exactly: their mean, or with trimmed_mean the
 // mean after dropping one highest and one lowest (a plain mean below three
 // totals, where nothing would be left).
-func Aggregated(a Aggregate, totals []*big.Rat) *big.Rat {
+func Aggregated(a Averaging, totals []*big.Rat) *big.Rat {
 	ts := slices.Clone(totals)
 	if a == TrimmedMean && len(ts) >= 3 {
 		sort.Slice(ts, func(i, j int) bool { return ts[i].Cmp(ts[j]) < 0 })

@@ -179,7 +179,7 @@ func (p *parser) scoreRule(f map[string]*yaml.Node, what string, line int) *Scor
 	}
 	if an := f["aggregate"]; an != nil {
 		a := p.str(an, "aggregate")
-		s.Aggregate = Aggregate(a.V)
+		s.Aggregate = Averaging(a.V)
 		if s.Aggregate != Mean && s.Aggregate != TrimmedMean {
 			p.errorf(a.Line, "aggregate must be mean or trimmed_mean, not %q", a.V)
 		}

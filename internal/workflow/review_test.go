@@ -180,7 +180,7 @@ func TestPolicies(t *testing.T) {
 	ratio := func(s string) func(*Review) {
 		return func(r *Review) { r.Ratio, _ = new(big.Rat).SetString(s) }
 	}
-	score := func(agg Aggregate, mark string, veto string) func(*Review) {
+	score := func(agg Averaging, mark string, veto string) func(*Review) {
 		return func(r *Review) {
 			r.Score = &ScoreRule{Aggregate: agg}
 			r.Score.PassMark, _ = new(big.Rat).SetString(mark)
