@@ -23,10 +23,10 @@ func (s *site) publishChallenge(title string) appJSON {
 func jiebangForm(challenge string, budget float64) map[string]any {
 	return map[string]any{"challenge": challenge, "title": "船用耐高温复合材料关键技术攻关",
 		"credit_code": "91350100M000100Y43", "legal_rep": "周工", "contact_name": "周工程师", "contact_phone": "13912345678",
-		"team": []map[string]any{{"name": "周工程师", "id_number": residentID("19800101", 123), "role": "项目负责人", "title": "高级工程师"}},
-		"plan": "采用碳纤维增强热塑性树脂体系，突破界面改性与在线回收两项关键技术，完成中试验证。",
+		"team":       []map[string]any{{"name": "周工程师", "id_number": residentID("19800101", 123), "role": "项目负责人", "title": "高级工程师"}},
+		"plan":       "采用碳纤维增强热塑性树脂体系，突破界面改性与在线回收两项关键技术，完成中试验证。",
 		"milestones": []map[string]any{{"due": dateIn(180), "goal": "完成配方与小试"}, {"due": dateIn(500), "goal": "完成中试与验收"}},
-		"budget": budget, "self_funding": 1000000, "start_date": dateIn(40), "end_date": dateIn(60)}
+		"budget":     budget, "self_funding": 1000000, "start_date": dateIn(40), "end_date": dateIn(60)}
 }
 
 // TestJiebangEndToEnd runs 揭榜挂帅 through the API as the real roles: the
