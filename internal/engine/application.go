@@ -182,12 +182,24 @@ func (e *Engine) CreateIn(ctx context.Context, tx *postgres.Tx, actor *identity.
 	if err != nil {
 		return Application{}, err
 	}
+	// An application that starts under review (an instalment the bureau
+	// opens for the employer to confirm) starts its first stage too.
+	var draws []audit.Entry
+	if initial.Review != nil {
+		hist := []audit.Recorded{{Entry: entry}}
+		if draws, err = e.openStage(ctx, tx, def, app, initial, hist, n.Deadline, actor, now); err != nil {
+			return Application{}, err
+		}
+	}
 	view, err := e.view(ctx, actor, app, def, knownHistory([]audit.Recorded{{Entry: entry}}))
 	if err != nil {
 		return Application{}, err
 	}
 	// Last, so the chain's head stays locked only until the commit.
 	if _, err := e.chain.Append(ctx, tx, entry); err != nil {
+		return Application{}, err
+	}
+	if err := e.appendAll(ctx, tx, draws); err != nil {
 		return Application{}, err
 	}
 	return view, nil

@@ -98,8 +98,8 @@ func (e *Engine) aggregates(ctx context.Context, tx *postgres.Tx, def *workflow.
 	slices.Sort(names)
 	for _, name := range slices.Compact(names) {
 		a := def.Aggregates[name]
-		q := postgres.AggregateQuery{Sum: a.Sum, Workflows: a.Workflows, States: a.States, Equal: map[string]any{},
-			LockKey: strings.Join(a.Workflows, ",")}
+		q := postgres.AggregateQuery{Sum: a.Sum, Distinct: a.Distinct, Workflows: a.Workflows, States: a.States,
+			Equal: map[string]any{}, LockKey: strings.Join(a.Workflows, ",")}
 		for k, v := range a.Where {
 			q.Equal[k] = v
 		}
@@ -114,6 +114,9 @@ func (e *Engine) aggregates(ctx context.Context, tx *postgres.Tx, def *workflow.
 		}
 		if a.SameParent {
 			q.ParentID = app.ParentID
+		}
+		if a.Children {
+			q.ParentID = app.ID
 		}
 		if !a.IncludeSelf {
 			q.ExcludeID = app.ID

@@ -22,7 +22,9 @@ type AggregateQuery struct {
 	OrgID       string
 	ParentID    string
 	ExcludeID   string
-	LockKey     string
+	// Distinct counts distinct values of this data field.
+	Distinct string
+	LockKey  string
 }
 
 // Aggregate computes q. It first takes a transaction lock on q.LockKey, so
@@ -64,6 +66,10 @@ func (tx *Tx) Aggregate(ctx context.Context, q AggregateQuery) (float64, error) 
 		add("a.id <> $?", q.ExcludeID)
 	}
 	sel := "count(*)::float8"
+	if q.Distinct != "" {
+		args = append(args, q.Distinct)
+		sel = fmt.Sprintf("count(DISTINCT a.data ->> $%d)::float8", len(args))
+	}
 	if q.Sum != "" {
 		args = append(args, q.Sum)
 		sel = fmt.Sprintf("coalesce(sum((a.data ->> $%d)::numeric), 0)::float8", len(args))

@@ -92,7 +92,7 @@ func TestCheckFindsEachProblem(t *testing.T) {
 			want: "t.yaml:22: no role may fire event approve: give it roles, or system: true for a timer"},
 		{name: "system event no timer fires",
 			yaml: strings.Replace(base, "    roles: [staff]\n", "    system: true\n", 1),
-			want: "t.yaml:22: no role may fire event approve: it is system-only but no timer or review fires it"},
+			want: "t.yaml:22: no role may fire event approve: it is system-only but no timer, review, objection or related workflow fires it"},
 		{name: "unknown role",
 			yaml: strings.Replace(base, "roles: [staff]", "roles: [chief]", 1),
 			want: "t.yaml:26: unknown role \"chief\" in roles of approve"},

@@ -163,6 +163,15 @@ type Definition struct {
 	fsmEvents fsm.Events
 	// rel keeps where the relations were declared, for checks across files.
 	rel *relSrc
+	// unfired are system events no timer, review or objection of this
+	// definition fires: another definition's cascade must, or it is a
+	// problem.
+	unfired []unfired
+}
+
+type unfired struct {
+	event string
+	line  int
 }
 
 // Slot finds an attachment slot by key.

@@ -88,6 +88,7 @@ func LoadDir(fsys fs.FS) ([]*Definition, error) {
 		byKey[d.Key], srcs[d.Key] = d, d.rel
 	}
 	probs = append(probs, checkAcross(byKey, keyFile, srcs)...)
+	probs = append(probs, checkFired(byKey, keyFile)...)
 	if len(probs) > 0 {
 		return nil, probs.sorted()
 	}
@@ -339,6 +340,8 @@ func (p *parser) definition(root *yaml.Node, readFile func(string) ([]byte, erro
 	d.Initial = initial.V
 	if n := f["parent"]; n != nil {
 		d.Parent = p.str(n, "parent").V
+		// A child involves its parent's party (LoadDir checks it has one).
+		p.party = true
 	}
 	d.SeparateStages = true
 	if n := f["separate_consecutive_stages"]; n != nil {
@@ -742,8 +745,10 @@ func (p *parser) checkGraph(d *Definition, initial pos, states []*stateSrc, even
 		}
 	}
 	for _, e := range events {
+		// A child workflow may fire it (parent_event, children_event): that
+		// is for LoadDir, which sees every definition, to tell.
 		if e.event.System && !timerEvents[e.event.Key] {
-			p.errorf(e.line, "no role may fire event %s: it is system-only but no timer or review fires it", e.event.Key)
+			d.unfired = append(d.unfired, unfired{e.event.Key, e.line})
 		}
 		if e.event.Questions {
 			if to, ok := byKey[e.to.V]; ok && to.state.Kind != KindEdit {

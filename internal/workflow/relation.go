@@ -45,6 +45,12 @@ type Aggregate struct {
 	// RefersHere is the data field of the counted applications that holds
 	// this application's id (applications to this challenge).
 	RefersHere string
+	// Children limits it to this application's own children (the
+	// instalments of a subsidy).
+	Children bool
+	// Distinct counts the distinct values of a data field instead of the
+	// applications (service days, not service entries).
+	Distinct string
 }
 
 // NoticeFields name the form fields the public notice shows: the title,

@@ -118,7 +118,7 @@ func (p *parser) aggregates(n *yaml.Node, formProps map[string]any, rel *relSrc)
 		}
 		body := af[fk[0].Value]
 		bf, _ := p.fields(body, what, "workflow", "states", "where", "same", "same_applicant", "same_org", "same_parent",
-			"include_self", "field", "refers_here")
+			"include_self", "field", "refers_here", "children", "distinct")
 		a := &Aggregate{Name: k.Value}
 		src := &aggSrc{line: k.Line, workflows: p.list(p.required(bf, "workflow", what, body.Line), "workflow")}
 		for _, w := range src.workflows {
@@ -153,6 +153,13 @@ func (p *parser) aggregates(n *yaml.Node, formProps map[string]any, rel *relSrc)
 		a.IncludeSelf = p.boolean(bf["include_self"], "include_self")
 		if rn := bf["refers_here"]; rn != nil {
 			a.RefersHere = p.str(rn, "refers_here").V
+		}
+		a.Children = p.boolean(bf["children"], "children")
+		if dn := bf["distinct"]; dn != nil {
+			if a.Sum != "" {
+				p.errorf(dn.Line, "%s: distinct belongs to count", what)
+			}
+			a.Distinct = p.str(dn, "distinct").V
 		}
 		out[k.Value] = a
 		rel.aggs[k.Value] = src
@@ -345,4 +352,66 @@ func checkAcross(defs map[string]*Definition, files map[string]string, srcs map[
 		}
 	}
 	return probs
+}
+
+// checkFired reports the system events nothing fires: no timer, review or
+// objection of their own workflow, and no child's parent_event or parent's
+// children_event. It also reports a child that acts as party when no
+// ancestor declares one.
+func checkFired(defs map[string]*Definition, files map[string]string) Problems {
+	cascaded := map[string]bool{} // "workflow:event"
+	for _, d := range defs {
+		for _, e := range d.Events {
+			if e.ParentEvent != "" && d.Parent != "" {
+				cascaded[d.Parent+":"+e.ParentEvent] = true
+			}
+			if e.ChildrenEvent != "" {
+				for _, c := range defs {
+					if c.Parent == d.Key {
+						cascaded[c.Key+":"+e.ChildrenEvent] = true
+					}
+				}
+			}
+		}
+	}
+	var probs Problems
+	keys := make([]string, 0, len(defs))
+	for k := range defs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		d := defs[key]
+		for _, u := range d.unfired {
+			if !cascaded[key+":"+u.event] {
+				probs = append(probs, Problem{files[key], u.line,
+					fmt.Sprintf("no role may fire event %s: it is system-only but no timer, review, objection or related workflow fires it", u.event)})
+			}
+		}
+		if d.Parent != "" && d.Party == nil && usesParty(d) && !hasParty(defs, d.Parent) {
+			probs = append(probs, Problem{files[key], 1, fmt.Sprintf("events of %s act as party, but neither it nor its parent declares a party", key)})
+		}
+	}
+	return probs
+}
+
+func usesParty(d *Definition) bool {
+	for _, e := range d.Events {
+		if slices.Contains(e.Roles, identity.Party) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasParty(defs map[string]*Definition, key string) bool {
+	for d, ok := defs[key]; ok; d, ok = defs[d.Parent] {
+		if d.Party != nil {
+			return true
+		}
+		if d.Parent == "" {
+			return false
+		}
+	}
+	return false
 }
