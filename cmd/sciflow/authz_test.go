@@ -180,6 +180,7 @@ var authzCases = []authzCase{
 	{"POST /tasks/{id}/recall", "P", withBody("POST", "/api/v1/tasks/{task}/recall", map[string]string{"reason": "改主意"}), want(409, 404, "unit")},
 	{"GET /notifications", "-", plain("GET", "/api/v1/notifications"), want(200, 200, all...)},
 	{"POST /notifications/{id}/read", "P", plain("POST", "/api/v1/notifications/{notice}/read"), want(204, 404, "unit")},
+	{"GET /stats/plan", "-", plain("GET", "/api/v1/stats/plan"), want(200, 403, "staff", "leader", "auditor", "admin")},
 	{"GET /notices", "-", plain("GET", "/api/v1/notices"), override(want(200, 200, all...), "", 200)},
 	// Nothing of the matrix is in 公示: an objection finds no notice.
 	{"POST /notices/{application_id}/objections", "A", withBody("POST", "/api/v1/notices/{A}/objections",

@@ -50,12 +50,21 @@ func TestJiebangEndToEnd(t *testing.T) {
 	require.Len(t, listed, 1, "every signed-in enterprise sees a published challenge")
 	require.Empty(t, listed[0].Actions, "and may do nothing to it")
 
+	// Check characters are checked, not only the shape.
+	bad := jiebangForm(ch.ID, 1000000)
+	bad["credit_code"] = "91350100M000100Y44"
+	bad["team"] = []map[string]any{{"name": "周工程师", "id_number": wrongCheck(residentID("19800101", 123)), "role": "负责人"}}
+	code, e := s.tryCreate("applicant", "jiebang", bad)
+	require.Equal(t, 422, code)
+	require.Contains(t, e.Error.Fields["data.credit_code"], "校验位")
+	require.Contains(t, e.Error.Fields["data.team.0.id_number"], "校验位")
+
 	// Over the ceiling: refused on the field when submitting.
 	app := s.create("applicant", "jiebang", jiebangForm(ch.ID, 3500000))
 	for _, slot := range []string{"license", "plan"} {
 		s.uploadTo("applicant", app.ID, slot, slot+".pdf")
 	}
-	code, _, e := s.fire("applicant", app.ID, "submit", nil)
+	code, _, e = s.fire("applicant", app.ID, "submit", nil)
 	require.Equal(t, 422, code)
 	require.Contains(t, e.Error.Fields, "attachments.finance", "the financial statements are required")
 	s.uploadTo("applicant", app.ID, "finance", "finance.pdf")
@@ -152,9 +161,24 @@ func TestJiebangEndToEnd(t *testing.T) {
 	code, e = s.tryCreate("rival", "jiebang", jiebangForm(ch.ID, 100000))
 	require.Equal(t, 409, code, "an application to a closed challenge: %+v", e)
 	require.Equal(t, "awarded", s.mustFire("staff", ch.ID, "award", nil))
+	awarded, _ := s.indicator("challenges_awarded")
+	require.EqualValues(t, 1, awarded)
+	disbursed, _ := s.indicator("jiebang_disbursed")
+	require.EqualValues(t, 1500000, disbursed)
+	committed, byState := s.indicator("jiebang_committed")
+	require.EqualValues(t, 1500000, committed)
+	require.EqualValues(t, 1500000, byState["completed"])
 
 	require.Equal(t, []string{"create", "submit", "send_back", "submit", "recommend", "formal_pass", "experts_pass", "approve",
 		"object", "dismiss", "notice_end", "sign", "confirm_contract", "disburse", "start_midterm", "midterm_pass", "disburse",
 		"apply_acceptance", "accept", "disburse_final", "complete"}, s.events(app.ID))
 	s.requireIntactChain()
+}
+
+// wrongCheck changes an ID's check character to another one.
+func wrongCheck(id string) string {
+	if id[17] == '0' {
+		return id[:17] + "1"
+	}
+	return id[:17] + "0"
 }

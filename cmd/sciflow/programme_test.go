@@ -166,3 +166,23 @@ func residentID(born string, seq int) string {
 	}
 	return body + string("10X98765432"[sum%11])
 }
+
+// indicator reads one plan indicator as the leader sees it.
+func (s *site) indicator(key string) (actual float64, by map[string]float64) {
+	s.t.Helper()
+	var plan struct {
+		Indicators []struct {
+			Key    string
+			Actual float64
+			By     map[string]float64
+		}
+	}
+	require.Equal(s.t, http.StatusOK, s.call("leader", "GET", "/api/v1/stats/plan", nil, &plan))
+	for _, ind := range plan.Indicators {
+		if ind.Key == key {
+			return ind.Actual, ind.By
+		}
+	}
+	s.t.Fatalf("no indicator %s", key)
+	return 0, nil
+}

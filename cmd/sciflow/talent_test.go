@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -115,5 +116,15 @@ func TestTalentEndToEnd(t *testing.T) {
 
 	require.Equal(t, []string{"create", "submit", "send_back", "submit", "confirm_employment", "override_tier", "bureau_pass",
 		"approve", "notice_end", "leave"}, s.events(app.ID))
+
+	// The plan dashboard counts the backbone talent funded and what was paid.
+	funded, byYear := s.indicator("talents_backbone")
+	require.EqualValues(t, 1, funded)
+	require.EqualValues(t, 1, byYear[strconv.Itoa(year)])
+	paid, _ := s.indicator("talent_paid")
+	require.EqualValues(t, 33333.34, paid)
+	top, _ := s.indicator("talents_top")
+	require.Zero(t, top)
+	require.Equal(t, 403, s.call("drli", "GET", "/api/v1/stats/plan", nil, nil), "applicants do not read the dashboard")
 	s.requireIntactChain()
 }

@@ -162,6 +162,7 @@ func (s *Server) routes(g *echo.Group) {
 	g.POST("/tasks/:id/recall", s.recallTask)
 	g.GET("/applications/:id/objections", s.listObjections)
 	g.GET("/notices", s.listNotices)
+	g.GET("/stats/plan", s.planStats)
 	g.POST("/notices/:application_id/objections", s.fileObjection)
 	g.GET("/notifications", s.listNotifications)
 	g.POST("/notifications/:id/read", s.readNotification)

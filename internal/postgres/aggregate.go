@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/lib/pq"
@@ -27,31 +28,29 @@ type AggregateQuery struct {
 	LockKey  string
 }
 
-// Aggregate computes q. It first takes a transaction lock on q.LockKey, so
-// that two transactions deciding on the same aggregate (two graders near a
-// cap) queue instead of both seeing room for one more.
-func (tx *Tx) Aggregate(ctx context.Context, q AggregateQuery) (float64, error) {
-	if q.LockKey != "" {
-		if err := tx.LockKey(ctx, "aggregate:"+q.LockKey); err != nil {
-			return 0, err
-		}
-	}
-	args := []any{pq.StringArray(q.Workflows)}
-	where := []string{"a.workflow = ANY ($1)"}
+// where builds q's filters, adding their arguments to args.
+func (q AggregateQuery) where(args *[]any) (string, error) {
+	*args = append(*args, pq.StringArray(q.Workflows))
+	where := []string{fmt.Sprintf("a.workflow = ANY ($%d)", len(*args))}
 	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "$?", fmt.Sprintf("$%d", len(args))))
+		*args = append(*args, v)
+		where = append(where, strings.ReplaceAll(cond, "$?", fmt.Sprintf("$%d", len(*args))))
 	}
 	if len(q.States) > 0 {
 		add("a.state = ANY ($?)", pq.StringArray(q.States))
 	}
-	for field, v := range q.Equal {
-		raw, err := json.Marshal(v)
+	fields := make([]string, 0, len(q.Equal))
+	for f := range q.Equal {
+		fields = append(fields, f)
+	}
+	sort.Strings(fields)
+	for _, field := range fields {
+		raw, err := json.Marshal(q.Equal[field])
 		if err != nil {
-			return 0, fmt.Errorf("aggregate value of %s: %w", field, err)
+			return "", fmt.Errorf("aggregate value of %s: %w", field, err)
 		}
-		args = append(args, field)
-		add(fmt.Sprintf("a.data -> $%d = $?::jsonb", len(args)), string(raw))
+		*args = append(*args, field)
+		add(fmt.Sprintf("a.data -> $%d = $?::jsonb", len(*args)), string(raw))
 	}
 	if q.ApplicantID != "" {
 		add("a.applicant_id = $?", q.ApplicantID)
@@ -65,17 +64,78 @@ func (tx *Tx) Aggregate(ctx context.Context, q AggregateQuery) (float64, error) 
 	if q.ExcludeID != "" {
 		add("a.id <> $?", q.ExcludeID)
 	}
-	sel := "count(*)::float8"
-	if q.Distinct != "" {
-		args = append(args, q.Distinct)
-		sel = fmt.Sprintf("count(DISTINCT a.data ->> $%d)::float8", len(args))
+	return strings.Join(where, " AND "), nil
+}
+
+// value is q's count or sum expression.
+func (q AggregateQuery) value(args *[]any) string {
+	switch {
+	case q.Sum != "":
+		*args = append(*args, q.Sum)
+		return fmt.Sprintf("coalesce(sum((a.data ->> $%d)::numeric), 0)::float8", len(*args))
+	case q.Distinct != "":
+		*args = append(*args, q.Distinct)
+		return fmt.Sprintf("count(DISTINCT a.data ->> $%d)::float8", len(*args))
 	}
-	if q.Sum != "" {
-		args = append(args, q.Sum)
-		sel = fmt.Sprintf("coalesce(sum((a.data ->> $%d)::numeric), 0)::float8", len(args))
+	return "count(*)::float8"
+}
+
+// Indicator computes q across the installation, broken down by "state",
+// "year" (when the applications were started, in China) or a data field;
+// by "" gives the total alone.
+func (db *DB) Indicator(ctx context.Context, q AggregateQuery, by string) (map[string]float64, error) {
+	var args []any
+	where, err := q.where(&args)
+	if err != nil {
+		return nil, err
 	}
+	group := "''"
+	switch by {
+	case "":
+	case "state":
+		group = "a.state"
+	case "year":
+		group = "extract(year FROM a.created_at AT TIME ZONE 'Asia/Shanghai')::int::text"
+	default:
+		args = append(args, by)
+		group = fmt.Sprintf("coalesce(a.data ->> $%d, '')", len(args))
+	}
+	sel := q.value(&args)
+	query := `SELECT ` + group + ` AS k, ` + sel + ` AS v FROM applications a WHERE ` + where + ` GROUP BY 1`
+	rows, err := db.QueryxContext(ctx, query, args...)
+	if err != nil {
+		return nil, mapError("compute indicator", err)
+	}
+	defer rows.Close()
+	out := map[string]float64{}
+	for rows.Next() {
+		var k string
+		var v float64
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, mapError("read indicator", err)
+		}
+		out[k] = v
+	}
+	return out, mapError("read indicator", rows.Err())
+}
+
+// Aggregate computes q. It first takes a transaction lock on q.LockKey, so
+// that two transactions deciding on the same aggregate (two graders near a
+// cap) queue instead of both seeing room for one more.
+func (tx *Tx) Aggregate(ctx context.Context, q AggregateQuery) (float64, error) {
+	if q.LockKey != "" {
+		if err := tx.LockKey(ctx, "aggregate:"+q.LockKey); err != nil {
+			return 0, err
+		}
+	}
+	var args []any
+	where, err := q.where(&args)
+	if err != nil {
+		return 0, err
+	}
+	sel := q.value(&args)
 	var out float64
-	query := `SELECT ` + sel + ` FROM applications a WHERE ` + strings.Join(where, " AND ")
+	query := `SELECT ` + sel + ` FROM applications a WHERE ` + where
 	if err := tx.GetContext(ctx, &out, query, args...); err != nil {
 		return 0, mapError("compute aggregate", err)
 	}

@@ -132,6 +132,8 @@ type Definition struct {
 	// Aggregates are the named counts and sums over other applications
 	// that guards read as agg.NAME.
 	Aggregates map[string]*Aggregate
+	// Indicators are what the plan dashboard counts of this workflow.
+	Indicators []*Indicator
 	// Notice says what the public list shows of an application in 公示.
 	Notice *NoticeFields
 	// Attachments are the named slots for files; required ones must hold a

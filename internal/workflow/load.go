@@ -330,7 +330,7 @@ func (p *parser) definition(root *yaml.Node, readFile func(string) ([]byte, erro
 	}
 	f, _ := p.fields(root, "workflow", "key", "title", "initial", "form", "created_by", "parent",
 		"separate_consecutive_stages", "states", "events", "refers_to", "party", "aggregates", "notice",
-		"attachments", "public_states", "guards")
+		"attachments", "public_states", "guards", "indicators")
 	d := &Definition{}
 	key := p.str(p.required(f, "key", "workflow", root.Line), "key")
 	p.key(key, "workflow key")

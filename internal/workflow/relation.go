@@ -72,3 +72,16 @@ type Slot struct {
 	// Confidential files are hidden from experts.
 	Confidential bool
 }
+
+// Indicator is a plan indicator a programme reports on the plan dashboard
+// (GET /api/v1/stats/plan): a count or sum over applications across the
+// installation, against the plan's target, broken down By the state, the
+// year the applications were started, or a form field.
+type Indicator struct {
+	Key    string
+	Title  Text
+	Unit   Text
+	Target *float64
+	Count  *Aggregate
+	By     string
+}

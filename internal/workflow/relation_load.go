@@ -60,6 +60,9 @@ func (p *parser) relations(f map[string]*yaml.Node, d *Definition, formProps map
 		d.Aggregates = p.aggregates(n, formProps, rel)
 		p.aggs = d.Aggregates
 	}
+	if n := f["indicators"]; n != nil {
+		d.Indicators = p.indicators(n, formProps, rel)
+	}
 	if n := f["notice"]; n != nil {
 		nf, _ := p.fields(n, "notice", "title", "amount", "person")
 		nt := &NoticeFields{}
@@ -116,53 +119,106 @@ func (p *parser) aggregates(n *yaml.Node, formProps map[string]any, rel *relSrc)
 			p.errorf(k.Line, "%s needs exactly one of count or sum", what)
 			continue
 		}
-		body := af[fk[0].Value]
-		bf, _ := p.fields(body, what, "workflow", "states", "where", "same", "same_applicant", "same_org", "same_parent",
-			"include_self", "field", "refers_here", "children", "distinct")
-		a := &Aggregate{Name: k.Value}
-		src := &aggSrc{line: k.Line, workflows: p.list(p.required(bf, "workflow", what, body.Line), "workflow")}
-		for _, w := range src.workflows {
-			a.Workflows = append(a.Workflows, w.V)
-		}
-		src.states = p.list(bf["states"], "states")
-		for _, s := range src.states {
-			a.States = append(a.States, s.V)
-		}
-		if fk[0].Value == "sum" {
-			field := p.str(p.required(bf, "field", what, body.Line), "field")
-			a.Sum = field.V
-		} else if bf["field"] != nil {
-			p.errorf(bf["field"].Line, "%s: field belongs to sum", what)
-		}
-		if wn := bf["where"]; wn != nil {
-			var where map[string]any
-			if wn.Kind != yaml.MappingNode || wn.Decode(&where) != nil {
-				p.errorf(wn.Line, "%s: where must map form fields to values", what)
-			}
-			a.Where = where
-		}
-		for _, s := range p.list(bf["same"], "same") {
-			if _, ok := formProps[s.V]; formProps != nil && !ok {
-				p.errorf(s.Line, "%s: same %q is not a field of the form", what, s.V)
-			}
-			a.Same = append(a.Same, s.V)
-		}
-		a.SameApplicant = p.boolean(bf["same_applicant"], "same_applicant")
-		a.SameOrg = p.boolean(bf["same_org"], "same_org")
-		a.SameParent = p.boolean(bf["same_parent"], "same_parent")
-		a.IncludeSelf = p.boolean(bf["include_self"], "include_self")
-		if rn := bf["refers_here"]; rn != nil {
-			a.RefersHere = p.str(rn, "refers_here").V
-		}
-		a.Children = p.boolean(bf["children"], "children")
-		if dn := bf["distinct"]; dn != nil {
-			if a.Sum != "" {
-				p.errorf(dn.Line, "%s: distinct belongs to count", what)
-			}
-			a.Distinct = p.str(dn, "distinct").V
-		}
+		a, src := p.aggregateBody(af[fk[0].Value], fk[0].Value == "sum", what, k.Line, formProps)
+		a.Name = k.Value
 		out[k.Value] = a
 		rel.aggs[k.Value] = src
+	}
+	return out
+}
+
+// aggregateBody reads what an aggregate or an indicator counts (or sums).
+func (p *parser) aggregateBody(body *yaml.Node, sum bool, what string, line int, formProps map[string]any) (*Aggregate, *aggSrc) {
+	bf, _ := p.fields(body, what, "workflow", "states", "where", "same", "same_applicant", "same_org", "same_parent",
+		"include_self", "field", "refers_here", "children", "distinct")
+	a := &Aggregate{}
+	src := &aggSrc{line: line, workflows: p.list(p.required(bf, "workflow", what, body.Line), "workflow")}
+	for _, w := range src.workflows {
+		a.Workflows = append(a.Workflows, w.V)
+	}
+	src.states = p.list(bf["states"], "states")
+	for _, s := range src.states {
+		a.States = append(a.States, s.V)
+	}
+	if sum {
+		field := p.str(p.required(bf, "field", what, body.Line), "field")
+		a.Sum = field.V
+	} else if bf["field"] != nil {
+		p.errorf(bf["field"].Line, "%s: field belongs to sum", what)
+	}
+	if wn := bf["where"]; wn != nil {
+		var where map[string]any
+		if wn.Kind != yaml.MappingNode || wn.Decode(&where) != nil {
+			p.errorf(wn.Line, "%s: where must map form fields to values", what)
+		}
+		a.Where = where
+	}
+	for _, s := range p.list(bf["same"], "same") {
+		if _, ok := formProps[s.V]; formProps != nil && !ok {
+			p.errorf(s.Line, "%s: same %q is not a field of the form", what, s.V)
+		}
+		a.Same = append(a.Same, s.V)
+	}
+	a.SameApplicant = p.boolean(bf["same_applicant"], "same_applicant")
+	a.SameOrg = p.boolean(bf["same_org"], "same_org")
+	a.SameParent = p.boolean(bf["same_parent"], "same_parent")
+	a.IncludeSelf = p.boolean(bf["include_self"], "include_self")
+	if rn := bf["refers_here"]; rn != nil {
+		a.RefersHere = p.str(rn, "refers_here").V
+	}
+	a.Children = p.boolean(bf["children"], "children")
+	if dn := bf["distinct"]; dn != nil {
+		if a.Sum != "" {
+			p.errorf(dn.Line, "%s: distinct belongs to count", what)
+		}
+		a.Distinct = p.str(dn, "distinct").V
+	}
+	return a, src
+}
+
+// indicators reads the plan indicators a workflow reports.
+func (p *parser) indicators(n *yaml.Node, formProps map[string]any, rel *relSrc) []*Indicator {
+	m, keys := p.fields(n, "indicators")
+	var out []*Indicator
+	for _, k := range keys {
+		p.key(pos{k.Value, k.Line}, "indicator")
+		what := "indicator " + k.Value
+		f, fk := p.fields(m[k.Value], what, "title", "unit", "target", "count", "sum", "by")
+		ind := &Indicator{Key: k.Value, Title: p.text(p.required(f, "title", what, k.Line), "title"),
+			Unit: p.text(p.required(f, "unit", what, k.Line), "unit")}
+		if tn := f["target"]; tn != nil {
+			var t float64
+			if tn.Kind != yaml.ScalarNode || tn.Decode(&t) != nil || t < 0 {
+				p.errorf(tn.Line, "%s: target must be a number of at least 0", what)
+			}
+			ind.Target = &t
+		}
+		var bodies []*yaml.Node
+		sum := false
+		for _, key := range fk {
+			if key.Value == "count" || key.Value == "sum" {
+				bodies = append(bodies, f[key.Value])
+				sum = key.Value == "sum"
+			}
+		}
+		if len(bodies) != 1 {
+			p.errorf(k.Line, "%s needs exactly one of count or sum", what)
+			continue
+		}
+		a, src := p.aggregateBody(bodies[0], sum, what, k.Line, formProps)
+		if len(a.Same) > 0 || a.SameApplicant || a.SameOrg || a.SameParent || a.IncludeSelf || a.RefersHere != "" || a.Children || a.Distinct != "" {
+			p.errorf(bodies[0].Line, "%s counts across the installation: same, same_*, include_self, refers_here, children and distinct belong to aggregates", what)
+		}
+		ind.Count = a
+		if bn := f["by"]; bn != nil {
+			by := p.str(bn, "by")
+			if _, isField := formProps[by.V]; by.V != "state" && by.V != "year" && formProps != nil && !isField {
+				p.errorf(by.Line, "%s: by must be state, year or a field of the form, not %q", what, by.V)
+			}
+			ind.By = by.V
+		}
+		out = append(out, ind)
+		rel.aggs[what] = src
 	}
 	return out
 }
@@ -290,6 +346,15 @@ func checkAcross(defs map[string]*Definition, files map[string]string, srcs map[
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	indicators := map[string]string{}
+	for _, key := range keys {
+		for _, ind := range defs[key].Indicators {
+			if other, dup := indicators[ind.Key]; dup {
+				probs = append(probs, Problem{files[key], 1, fmt.Sprintf("indicator %s is declared by %s too", ind.Key, other)})
+			}
+			indicators[ind.Key] = key
+		}
+	}
 	for _, key := range keys {
 		d, rel, file := defs[key], srcs[key], files[key]
 		if rel == nil {
