@@ -77,15 +77,36 @@ func LoadDir(fsys fs.FS) ([]*Definition, error) {
 		keyFile[def.Key] = name
 		defs = append(defs, def)
 	}
+	// What one definition says of another is checked only once every file
+	// reads: a definition that failed would make the others look wrong.
+	if len(probs) > 0 {
+		return nil, probs.sorted()
+	}
 	byKey := map[string]*Definition{}
 	srcs := map[string]*relSrc{}
 	for _, d := range defs {
-		if d.Parent != "" {
-			if _, ok := keyFile[d.Parent]; !ok {
-				probs = append(probs, Problem{keyFile[d.Key], 1, fmt.Sprintf("parent workflow %q is not defined", d.Parent)})
-			}
-		}
 		byKey[d.Key], srcs[d.Key] = d, d.rel
+	}
+	for _, d := range defs {
+		if d.Parent == "" {
+			continue
+		}
+		if _, ok := keyFile[d.Parent]; !ok {
+			probs = append(probs, Problem{keyFile[d.Key], 1, fmt.Sprintf("parent workflow %q is not defined", d.Parent)})
+			continue
+		}
+		// A parent chain that loops would make every child its own ancestor.
+		seen := map[string]bool{d.Key: true}
+		for up := byKey[d.Parent]; up != nil; up = byKey[up.Parent] {
+			if seen[up.Key] {
+				probs = append(probs, Problem{keyFile[d.Key], 1, fmt.Sprintf("the parent chain of %s loops back through %s", d.Key, up.Key)})
+				break
+			}
+			seen[up.Key] = true
+		}
+	}
+	if len(probs) > 0 {
+		return nil, probs.sorted()
 	}
 	probs = append(probs, checkAcross(byKey, keyFile, srcs)...)
 	probs = append(probs, checkFired(byKey, keyFile)...)
@@ -149,6 +170,11 @@ type parser struct {
 	party bool
 	aggs  map[string]*Aggregate
 	ref   bool
+	// creating is set while reading the workflow's own guards, which are
+	// checked when an application starts: there is no event to read.
+	creating bool
+	// hasParent is set when the workflow declares a parent.
+	hasParent bool
 }
 
 var yamlLine = regexp.MustCompile(`^line (\d+): `)
@@ -341,7 +367,7 @@ func (p *parser) definition(root *yaml.Node, readFile func(string) ([]byte, erro
 	if n := f["parent"]; n != nil {
 		d.Parent = p.str(n, "parent").V
 		// A child involves its parent's party (LoadDir checks it has one).
-		p.party = true
+		p.party, p.hasParent = true, true
 	}
 	d.SeparateStages = true
 	if n := f["separate_consecutive_stages"]; n != nil {
@@ -349,17 +375,20 @@ func (p *parser) definition(root *yaml.Node, readFile func(string) ([]byte, erro
 	}
 	formProps := p.form(f, root.Line, readFile, d)
 	rel := p.relations(f, d, formProps)
-	d.CreatedBy = p.roles(p.list(p.required(f, "created_by", "workflow", root.Line), "created_by"), "created_by")
+	createdBy := p.list(p.required(f, "created_by", "workflow", root.Line), "created_by")
+	d.CreatedBy = p.roles(createdBy, "created_by")
+	for _, c := range createdBy {
+		if identity.Role(c.V) == identity.Party {
+			p.errorf(c.Line, "a party does not start applications: nobody holds the role party before there is one")
+		}
+	}
 
 	states := p.states(p.required(f, "states", "workflow", root.Line), formProps)
 	events := p.events(p.required(f, "events", "workflow", root.Line), formProps, d.Parent != "")
 	if gn := f["guards"]; gn != nil {
+		p.creating = true
 		d.CreateGuards = p.guards(gn, formProps, nil, d.Parent != "")
-		for _, g := range d.CreateGuards {
-			if g.UsesEvent {
-				p.errorf(gn.Line, "the workflow's guards are checked when an application is started, which has no event: %s", g.Source)
-			}
-		}
+		p.creating = false
 	}
 	for _, s := range states {
 		d.States = append(d.States, s.state)
@@ -640,6 +669,9 @@ func (p *parser) guards(n *yaml.Node, formProps, dataProps map[string]any, hasPa
 		}
 		g.program = prog
 		g.UsesEvent = refs.roots["event"]
+		if g.UsesEvent && p.creating {
+			p.errorf(src.Line, "the workflow's guards are checked when an application is started, which has no event: %s", g.Source)
+		}
 		g.UsesRef = refs.roots["ref"]
 		g.Aggregates = p.checkExprRefs(src.Line, "guard", refs, formProps, dataProps, hasParent)
 		out = append(out, g)
@@ -649,7 +681,7 @@ func (p *parser) guards(n *yaml.Node, formProps, dataProps map[string]any, hasPa
 
 // checkRef reports a guard's data.x or event.x that no schema defines: a
 // typo there would make the guard silently never pass.
-func (p *parser) checkRef(line int, path []string, formProps, dataProps map[string]any) {
+func (p *parser) checkRef(line int, what string, path []string, formProps, dataProps map[string]any) {
 	var props map[string]any
 	switch path[0] {
 	case "data":
@@ -657,7 +689,7 @@ func (p *parser) checkRef(line int, path []string, formProps, dataProps map[stri
 	case "event":
 		props = dataProps
 		if props == nil {
-			p.errorf(line, "guard reads event.%s but the event takes no data", path[1])
+			p.errorf(line, "%s reads event.%s but the event takes no data", what, path[1])
 			return
 		}
 	default:
@@ -669,7 +701,7 @@ func (p *parser) checkRef(line int, path []string, formProps, dataProps map[stri
 	for i := 1; i < len(path); i++ {
 		sub, ok := props[path[i]]
 		if !ok {
-			p.errorf(line, "guard refers to unknown field %s", strings.Join(path[:i+1], "."))
+			p.errorf(line, "%s refers to unknown field %s", what, strings.Join(path[:i+1], "."))
 			return
 		}
 		obj, _ := sub.(map[string]any)

@@ -36,6 +36,9 @@ func (p *parser) relations(f map[string]*yaml.Node, d *Definition, formProps map
 		r.Field = field.V
 		p.formField(field, formProps, "string", "refers_to.field")
 		rel.refStates = p.list(p.required(rf, "states", "refers_to", n.Line), "states")
+		if rf["states"] != nil && len(rel.refStates) == 0 {
+			p.errorf(rf["states"].Line, "refers_to.states must name at least one state, or nothing could ever refer to it")
+		}
 		for _, s := range rel.refStates {
 			r.States = append(r.States, s.V)
 		}
@@ -162,6 +165,9 @@ func (p *parser) aggregateBody(body *yaml.Node, sum bool, what string, line int,
 	a.SameApplicant = p.boolean(bf["same_applicant"], "same_applicant")
 	a.SameOrg = p.boolean(bf["same_org"], "same_org")
 	a.SameParent = p.boolean(bf["same_parent"], "same_parent")
+	if a.SameParent && !p.hasParent {
+		p.errorf(body.Line, "%s: same_parent, but the workflow declares no parent", what)
+	}
 	a.IncludeSelf = p.boolean(bf["include_self"], "include_self")
 	if rn := bf["refers_here"]; rn != nil {
 		a.RefersHere = p.str(rn, "refers_here").V
@@ -289,7 +295,7 @@ func (p *parser) checkExprRefs(line int, what string, refs *fieldRefs, formProps
 		p.errorf(line, "%s reads ref, but the workflow refers to no other application (refers_to)", what)
 	}
 	for _, path := range refs.paths {
-		p.checkRef(line, path, formProps, dataProps)
+		p.checkRef(line, what, path, formProps, dataProps)
 	}
 	names := refs.aggregateNames()
 	for _, a := range names {
@@ -466,16 +472,20 @@ func usesParty(d *Definition) bool {
 			return true
 		}
 	}
+	for _, s := range d.States {
+		if slices.Contains(s.EditableBy, identity.Party) {
+			return true
+		}
+	}
 	return false
 }
 
 func hasParty(defs map[string]*Definition, key string) bool {
-	for d, ok := defs[key]; ok; d, ok = defs[d.Parent] {
+	seen := map[string]bool{}
+	for d, ok := defs[key]; ok && !seen[d.Key]; d, ok = defs[d.Parent] {
+		seen[d.Key] = true
 		if d.Party != nil {
 			return true
-		}
-		if d.Parent == "" {
-			return false
 		}
 	}
 	return false

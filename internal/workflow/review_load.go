@@ -113,8 +113,11 @@ func (p *parser) reviewers(n *yaml.Node, what string, formProps map[string]any) 
 		if len(rs) == 0 {
 			return ""
 		}
-		if rs[0] == identity.Applicant {
+		switch rs[0] {
+		case identity.Applicant:
 			p.errorf(node.Line, "%s: applicants do not review", what)
+		case identity.Party:
+			p.errorf(node.Line, "%s: a party acts through events that allow it, not as a panel", what)
 		}
 		return rs[0]
 	}
