@@ -153,6 +153,17 @@ func TestJiebangEndToEnd(t *testing.T) {
 	require.EqualValues(t, 1500000, final.Data["disbursed"])
 	require.Equal(t, []any{600000.0, 450000.0, 450000.0}, final.Data["tranches"])
 
+	// An enterprise without a recommending unit goes straight to the
+	// formal check; it withdraws before a decision.
+	direct := s.create("rival", "jiebang", jiebangForm(ch.ID, 900000))
+	for _, slot := range []string{"license", "plan", "finance"} {
+		s.uploadTo("rival", direct.ID, slot, slot+".pdf")
+	}
+	code, _, _ = s.fire("rival", direct.ID, "submit", nil)
+	require.Equal(t, 422, code, "beta has no recommending unit")
+	require.Equal(t, "formal_review", s.mustFire("rival", direct.ID, "submit_direct", nil))
+	require.Equal(t, "withdrawn", s.mustFire("rival", direct.ID, "withdraw", nil))
+
 	// The challenge closes by its deadline's timer, and is awarded.
 	code, _, _ = s.fire("staff", ch.ID, "award", nil)
 	require.Equal(t, 409, code, "still published")
