@@ -74,6 +74,10 @@ func TestJiebangEndToEnd(t *testing.T) {
 	var got appJSON
 	require.Equal(t, 200, s.call("applicant", "PATCH", "/api/v1/applications/"+app.ID, map[string]any{"data": map[string]any{"budget": 2000000}},
 		&got, "If-Match", `"`+strconv.Itoa(app.Version)+`"`))
+	code, e = s.tryPatch("applicant", app.ID, map[string]any{"midterm_passed": true, "amount": 3000000})
+	require.Equal(t, 422, code, "fields the workflow's steps fill in are not the applicant's to write")
+	require.Contains(t, e.Error.Fields, "data.midterm_passed")
+	require.Contains(t, e.Error.Fields, "data.amount")
 	code, _, e = s.fire("applicant", app.ID, "submit_direct", nil)
 	require.Equal(t, 422, code, "alpha has a recommending unit, so it goes through it")
 	require.Equal(t, "unit_review", s.mustFire("applicant", app.ID, "submit", nil))
@@ -134,6 +138,8 @@ func TestJiebangEndToEnd(t *testing.T) {
 	code, _, e = s.fire("staff", app.ID, "disburse", map[string]any{"data": map[string]any{"tranche": 1, "amount": 700000, "paid_on": dateIn(0)}})
 	require.Equal(t, 422, code, "more than the first tranche's 40%%")
 	s.mustFire("staff", app.ID, "disburse", map[string]any{"data": map[string]any{"tranche": 1, "amount": 600000, "paid_on": dateIn(0)}})
+	code, _, _ = s.fire("staff", app.ID, "disburse", map[string]any{"data": map[string]any{"tranche": 1, "amount": 600000, "paid_on": dateIn(0)}})
+	require.Equal(t, 422, code, "the first tranche paid twice")
 	code, _, e = s.fire("staff", app.ID, "disburse", map[string]any{"data": map[string]any{"tranche": 2, "amount": 450000, "paid_on": dateIn(0)}})
 	require.Equal(t, 422, code, "the second tranche waits for the mid-term check")
 	require.Contains(t, e.Error.Fields, "data.tranche")

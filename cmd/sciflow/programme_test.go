@@ -186,3 +186,13 @@ func (s *site) indicator(key string) (actual float64, by map[string]float64) {
 	s.t.Fatalf("no indicator %s", key)
 	return 0, nil
 }
+
+// tryPatch changes an application's data as user at its current version.
+func (s *site) tryPatch(user, appID string, data map[string]any) (int, apiError) {
+	s.t.Helper()
+	var app appJSON
+	require.Equal(s.t, http.StatusOK, s.call(user, "GET", "/api/v1/applications/"+appID, nil, &app))
+	var e apiError
+	return s.call(user, "PATCH", "/api/v1/applications/"+appID, map[string]any{"data": data}, &e,
+		"If-Match", fmt.Sprintf(`"%d"`, app.Version)), e
+}

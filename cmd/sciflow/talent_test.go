@@ -95,6 +95,10 @@ func TestTalentEndToEnd(t *testing.T) {
 	require.Equal(t, 422, s.call("staff", "POST", "/api/v1/applications", map[string]any{"workflow": "talent_instalment",
 		"parent_id": app.ID, "data": map[string]any{"year": year}}, &bad), "one instalment a year")
 	third := s.create("staff", "talent_instalment", map[string]any{"year": year + 2}, app.ID)
+	s.decideAs("hospital", third.ID, map[string]any{"decision": "still_employed"})
+	code, _, e = s.fire("staff", third.ID, "pay", map[string]any{"data": map[string]any{"amount": 16666.67, "paid_on": dateIn(0)}})
+	require.Equal(t, 422, code, "three rounded shares would pay a fen more than the award: %+v", e)
+	require.Contains(t, e.Error.Fields, "data.amount")
 	require.Equal(t, "stopped", s.mustFire("hospital", app.ID, "leave", map[string]any{"comment": "已调往市中心医院",
 		"data": map[string]any{"left_on": dateIn(0), "clawback": 0}}))
 	require.Equal(t, "stopped", s.appState("staff", third.ID), "the open instalment stops with it")

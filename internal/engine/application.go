@@ -108,6 +108,9 @@ func (e *Engine) CreateIn(ctx context.Context, tx *postgres.Tx, actor *identity.
 	if err := workflow.Validate(def.Form, in.Data, "data", workflow.Partial); err != nil {
 		return Application{}, err
 	}
+	if err := eventFieldsUntouched(def, in.Data, nil); err != nil {
+		return Application{}, err
+	}
 	initial, _ := def.State(def.Initial)
 	now := e.Now()
 	n := postgres.NewApplication{Workflow: def.Key, WorkflowVersion: def.Version, State: def.Initial, Data: in.Data,
@@ -419,6 +422,9 @@ func (e *Engine) Patch(ctx context.Context, actor *identity.User, id string, ver
 	if err := workflow.Validate(def.Form, data, "data", workflow.Partial); err != nil {
 		return Application{}, err
 	}
+	if err := eventFieldsUntouched(def, data, app.Data); err != nil {
+		return Application{}, err
+	}
 	if r := def.RefersTo; r != nil && fmt.Sprint(data[r.Field]) != fmt.Sprint(app.Data[r.Field]) {
 		ref, err := e.reference(ctx, tx, actor, def, data)
 		if err != nil {
@@ -499,4 +505,25 @@ func readBack(ctx context.Context, tx *postgres.Tx, actor *identity.User, id str
 		return tx.Application(ctx, nil, id)
 	}
 	return app, err
+}
+
+// eventFieldsUntouched refuses form data that writes a field only events
+// write (EventFields): given before, it must stay as it was.
+func eventFieldsUntouched(def *workflow.Definition, data, before map[string]any) error {
+	var bad *errs.Error
+	for f := range def.EventFields() {
+		now, had := data[f]
+		was, hadBefore := before[f]
+		if had == hadBefore && fmt.Sprint(now) == fmt.Sprint(was) {
+			continue
+		}
+		if bad == nil {
+			bad = errs.E(errs.Invalid, "部分字段由办理环节填写，不能直接修改", "some fields are filled in by the workflow's steps, not by editing")
+		}
+		bad.Field("data."+f, "由办理环节填写", "filled in by the workflow")
+	}
+	if bad != nil {
+		return bad
+	}
+	return nil
 }

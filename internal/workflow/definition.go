@@ -176,6 +176,26 @@ type unfired struct {
 	line  int
 }
 
+// EventFields are the form fields events write (sets, adds, compute): an
+// amount approved, what was disbursed, a tier, a service target. Only the
+// events do: nobody may write them by editing the form, or a draft could
+// claim a mid-term check passed.
+func (d *Definition) EventFields() map[string]bool {
+	out := map[string]bool{}
+	for _, e := range d.Events {
+		for _, f := range e.Sets {
+			out[f] = true
+		}
+		for f := range e.Adds {
+			out[f] = true
+		}
+		for _, c := range e.Compute {
+			out[c.Field] = true
+		}
+	}
+	return out
+}
+
 // Slot finds an attachment slot by key.
 func (d *Definition) Slot(key string) (Slot, bool) {
 	for _, s := range d.Attachments {
