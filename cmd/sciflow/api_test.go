@@ -156,6 +156,7 @@ func (s *site) start() {
 	select {
 	case s.url = <-urls:
 	case err := <-done:
+		stopped = true // it has stopped: there is nothing left for the cleanup to wait for
 		s.t.Fatalf("serve ended early: %v", err)
 	case <-time.After(60 * time.Second):
 		s.t.Fatal("serve did not start")

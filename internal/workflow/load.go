@@ -209,6 +209,10 @@ type pos struct {
 // fields reads a mapping, reporting keys not in allowed; it returns the
 // value nodes by key and the keys in file order.
 func (p *parser) fields(n *yaml.Node, what string, allowed ...string) (map[string]*yaml.Node, []*yaml.Node) {
+	// An alias (*name) stands for the node its anchor (&name) marks.
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n.Line, "%s must be a mapping", what)
 		return map[string]*yaml.Node{}, nil
