@@ -50,7 +50,7 @@ const usage = `usage: sciflow COMMAND [ARGS]
 
   serve [--demo]        run the server (--demo: seed demo data on first start)
   migrate               apply database migrations and exit
-  seed demo             create demo organisations and users, print their logins
+  seed demo             create the demo county (people and the three programmes), print the logins
   org add --name N --kind K [--parent P] [--credit-code C]
   user add --username U --name N --roles R1,R2 --org N [--specialty S] [--email ADDR] --password-stdin
   user passwd|disable|enable|reset-link USERNAME

@@ -31,8 +31,8 @@ func demoLoginsFile(cfg config.Config) string { return filepath.Join(cfg.DataDir
 
 // seedDemo creates what is missing of the demo data and prints the logins.
 func seedDemo(ctx context.Context, e *env, sys *system, cfg config.Config) error {
-	logins, err := demo.Seed(ctx, sys.db, sys.accounts)
-	if errors.Is(err, demo.ErrSeeded) {
+	logins, err := demo.Seed(ctx, sys.db, sys.accounts, sys.engine)
+	if errors.Is(err, demo.ErrSeeded) || err == nil && len(logins) == 0 {
 		saved, rerr := os.ReadFile(demoLoginsFile(cfg))
 		if rerr != nil {
 			fmt.Fprintln(e.stdout, "演示数据已存在 / demo data already present")
@@ -41,7 +41,9 @@ func seedDemo(ctx context.Context, e *env, sys *system, cfg config.Config) error
 		_, err = e.stdout.Write(saved)
 		return err
 	}
-	if err != nil {
+	// New accounts are kept and shown even when the programme data after
+	// them failed: their passwords are nowhere else.
+	if len(logins) == 0 {
 		return err
 	}
 	var sb strings.Builder
@@ -54,8 +56,8 @@ func seedDemo(ctx context.Context, e *env, sys *system, cfg config.Config) error
 			f.Close()
 		}
 	}
-	_, err = io.WriteString(e.stdout, sb.String())
-	return err
+	_, werr := io.WriteString(e.stdout, sb.String())
+	return errors.Join(err, werr)
 }
 
 func writeLogins(w io.Writer, logins []demo.Login) {

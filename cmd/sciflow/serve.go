@@ -21,7 +21,7 @@ import (
 
 func serve(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "serve")
-	demoData := fs.Bool("demo", false, "seed demo organisations and users on first start and print the logins")
+	demoData := fs.Bool("demo", false, "seed the demo county (organisations, users and the programmes under way) on first start and print the logins")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
