@@ -54,7 +54,8 @@ func serve(ctx context.Context, e *env, args []string) error {
 	b := sys.backend
 	sessions := auth.NewSessions(b.db, strings.HasPrefix(cfg.PublicURL, "https://"))
 	defer sessions.Close()
-	ui, err := webui.New(webui.Deps{DB: b.db, Auth: sys.auth, Accounts: sys.accounts, Sessions: sessions})
+	ui, err := webui.New(webui.Deps{DB: b.db, Engine: sys.engine, Auth: sys.auth, Accounts: sys.accounts,
+		Sessions: sessions, Notify: sys.notify, Chain: sys.chain, MaxUpload: cfg.MaxUpload})
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,11 @@ type Application struct {
 	Deadline        *time.Time
 	// Actions are the events the caller may fire now, sorted by key.
 	Actions []Action
+	// Editable says the caller may change the form in the current state.
+	Editable bool
+	// Through are the caller's roles through which they see the
+	// application (applicant, party, staff, public...).
+	Through []identity.Role
 }
 
 // OrgRef names an organisation.
@@ -298,7 +303,9 @@ func (e *Engine) view(ctx context.Context, actor *identity.User, app postgres.Ap
 		Applicant: UserRef{ID: app.ApplicantID, Username: app.ApplicantLogin, Name: app.ApplicantName}}
 	if st != nil {
 		v.StateTitle, v.StateKind = st.Title, st.Kind
+		v.Editable = actor != nil && st.MayEdit(app.ScopeRoles)
 	}
+	v.Through = app.ScopeRoles
 	if oversightOnly(app.ScopeRoles) {
 		// Administrators oversee the process, not the content: no form data.
 		v.Data = map[string]any{}
@@ -390,7 +397,7 @@ func toTransition(r postgres.HistoryRow) (Transition, error) {
 	t := Transition{Seq: rec.AppSeq, Event: rec.Event, From: rec.From, To: rec.To, Comment: rec.Comment,
 		Data: rec.Data, At: rec.At(), Hash: hex.EncodeToString(rec.Hash)}
 	if rec.ActorID != "" {
-		t.Actor = &UserRef{ID: rec.ActorID, Username: r.ActorUsername.String}
+		t.Actor = &UserRef{ID: rec.ActorID, Username: r.ActorUsername.String, Name: r.ActorName.String}
 	}
 	return t, nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -35,14 +36,31 @@ func (s *Server) uploadAttachment(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	in, text, err := ReadUpload(c, s.maxUpload, "label", "confidential")
+	if err != nil {
+		return err
+	}
+	in.Label, in.Confidential = text["label"], text["confidential"] == "true"
+	a, err := s.engine.AddAttachment(c.Request().Context(), u, c.Param("id"), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, toAttachmentJSON(a))
+}
+
+// ReadUpload reads a multipart upload of one file (part "file", at most max
+// bytes) and the named short text parts; any other part is refused. The
+// pages share it with the API, so both refuse the same things the same way.
+func ReadUpload(c echo.Context, max int64, text ...string) (engine.AttachmentInput, map[string]string, error) {
 	req := c.Request()
 	// The whole request may carry the file plus a little form overhead.
-	req.Body = http.MaxBytesReader(c.Response(), req.Body, s.maxUpload+64<<10)
+	req.Body = http.MaxBytesReader(c.Response(), req.Body, max+64<<10)
+	var in engine.AttachmentInput
+	values := map[string]string{}
 	mr, err := req.MultipartReader()
 	if err != nil {
-		return errs.E(errs.BadRequest, "请以 multipart/form-data 上传文件", "upload the file as multipart/form-data")
+		return in, nil, errs.E(errs.BadRequest, "请以 multipart/form-data 上传文件", "upload the file as multipart/form-data")
 	}
-	var in engine.AttachmentInput
 	gotFile := false
 	for {
 		part, err := mr.NextPart()
@@ -51,41 +69,34 @@ func (s *Server) uploadAttachment(c echo.Context) error {
 		}
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return tooLarge(s.maxUpload)
+			return in, nil, tooLarge(max)
 		}
 		if err != nil {
-			return errs.E(errs.BadRequest, "上传内容格式不正确", "malformed multipart body")
+			return in, nil, errs.E(errs.BadRequest, "上传内容格式不正确", "malformed multipart body")
 		}
-		switch part.FormName() {
-		case "file":
+		switch name := part.FormName(); {
+		case name == "file":
 			var buf bytes.Buffer
-			n, err := io.Copy(&buf, io.LimitReader(part, s.maxUpload+1))
-			if errors.As(err, &tooBig) || n > s.maxUpload {
-				return tooLarge(s.maxUpload)
+			n, err := io.Copy(&buf, io.LimitReader(part, max+1))
+			if errors.As(err, &tooBig) || n > max {
+				return in, nil, tooLarge(max)
 			}
 			if err != nil {
-				return errs.E(errs.BadRequest, "文件读取失败", "the file could not be read")
+				return in, nil, errs.E(errs.BadRequest, "文件读取失败", "the file could not be read")
 			}
 			in.Name, in.Content, gotFile = part.FileName(), buf.Bytes(), true
-		case "label":
+		case slices.Contains(text, name):
 			b, _ := io.ReadAll(io.LimitReader(part, 1024))
-			in.Label = string(b)
-		case "confidential":
-			b, _ := io.ReadAll(io.LimitReader(part, 16))
-			in.Confidential = string(b) == "true"
+			values[name] = string(b)
 		default:
-			return errs.E(errs.BadRequest, "未知的参数："+part.FormName(), "unknown parameter: "+part.FormName()).
-				Field(part.FormName(), "未知的参数", "unknown parameter")
+			return in, nil, errs.E(errs.BadRequest, "未知的参数："+name, "unknown parameter: "+name).
+				Field(name, "未知的参数", "unknown parameter")
 		}
 	}
-	if !gotFile {
-		return errs.E(errs.Invalid, "请选择文件", "a file is required").Field("file", "必填", "required")
+	if !gotFile || len(in.Content) == 0 && in.Name == "" {
+		return in, nil, errs.E(errs.Invalid, "请选择文件", "a file is required").Field("file", "必填", "required")
 	}
-	a, err := s.engine.AddAttachment(req.Context(), u, c.Param("id"), in)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusCreated, toAttachmentJSON(a))
+	return in, values, nil
 }
 
 func toAttachmentJSON(a engine.Attachment) attachmentJSON {

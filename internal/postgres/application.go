@@ -428,10 +428,11 @@ type HistoryRow struct {
 	AuditRow
 	ApplicationID string         `db:"application_id"`
 	ActorUsername sql.NullString `db:"actor_username"`
+	ActorName     sql.NullString `db:"actor_name"`
 }
 
 const historyQuery = `
-SELECT l.seq, l.content, l.prev_hash, l.hash, l.application_id, u.username AS actor_username
+SELECT l.seq, l.content, l.prev_hash, l.hash, l.application_id, u.username AS actor_username, u.name AS actor_name
 FROM audit_log l LEFT JOIN users u ON u.id = l.actor_id
 WHERE l.application_id = ANY ($1::uuid[]) AND l.kind = 'transition'
 ORDER BY l.application_id, l.app_seq`

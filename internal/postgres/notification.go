@@ -193,3 +193,25 @@ func (tx *Tx) MarkEmailed(ctx context.Context, id string, at time.Time) error {
 	}
 	return nil
 }
+
+// Badges are the counts a page's header shows a user: open tasks (and how
+// many are overdue) and unread notifications.
+type Badges struct {
+	OpenTasks int `db:"open_tasks"`
+	Overdue   int `db:"overdue"`
+	Unread    int `db:"unread"`
+}
+
+// Badges counts a user's open tasks and unread notifications in one round
+// trip, since every page shows them.
+func (db *DB) Badges(ctx context.Context, userID string, now time.Time) (Badges, error) {
+	const q = `
+SELECT (SELECT count(*) FROM review_tasks WHERE assignee_id = $1 AND status = 'open') AS open_tasks,
+       (SELECT count(*) FROM review_tasks WHERE assignee_id = $1 AND status = 'open' AND due_at < $2) AS overdue,
+       (SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL) AS unread`
+	var b Badges
+	if err := db.GetContext(ctx, &b, q, userID, now); err != nil {
+		return b, mapError("count badges", err)
+	}
+	return b, nil
+}

@@ -1,6 +1,8 @@
 // Package webui serves the browser pages: server-rendered templates from web/,
-// in Chinese by default and English on request. Every form that changes
-// anything carries the session's CSRF token.
+// in Chinese by default and English on request. The pages work without
+// script; the little script there is (upload progress, adding a row) only
+// improves them. Every form that changes anything carries the session's
+// CSRF token, and every page is rendered into a buffer before it is sent.
 package webui
 
 import (
@@ -9,15 +11,20 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/sciflow/sciflow/internal/account"
+	"github.com/sciflow/sciflow/internal/audit"
 	"github.com/sciflow/sciflow/internal/auth"
+	"github.com/sciflow/sciflow/internal/calendar"
+	"github.com/sciflow/sciflow/internal/engine"
 	"github.com/sciflow/sciflow/internal/errs"
 	"github.com/sciflow/sciflow/internal/httpapi"
 	"github.com/sciflow/sciflow/internal/identity"
+	"github.com/sciflow/sciflow/internal/notify"
 	"github.com/sciflow/sciflow/internal/postgres"
 	"github.com/sciflow/sciflow/web"
 )
@@ -25,9 +32,14 @@ import (
 // Deps is what the pages need.
 type Deps struct {
 	DB       *postgres.DB
+	Engine   *engine.Engine
 	Auth     *auth.Service
 	Accounts *account.Service
 	Sessions *auth.Sessions
+	Notify   *notify.Service
+	Chain    *audit.Chain
+	// MaxUpload is the largest attachment accepted, in bytes.
+	MaxUpload int64
 }
 
 // UI renders pages.
@@ -36,23 +48,18 @@ type UI struct {
 	pages map[string]*template.Template
 }
 
-// page names, each a file in web/templates besides layout.html.
-var pageNames = []string{"index", "login", "register", "reset", "done"}
+// pageNames are the pages, each a file in web/templates besides the shared
+// layout.html and parts.html.
+var pageNames = []string{"index", "login", "register", "reset", "done", "notices", "notice",
+	"apply", "apps", "app", "new", "tasks", "notifications"}
 
 // New parses every template once, so a broken template stops start-up
 // instead of failing a request.
 func New(d Deps) (*UI, error) {
-	funcs := template.FuncMap{
-		// t picks the Chinese or English text.
-		"t": func(en bool, zh, english string) string { return errs.Text{Zh: zh, En: english}.In(en) },
-		// field passes one form field's error to the field-error template.
-		"field": func(errors map[string]string, name string) map[string]any {
-			return map[string]any{"Errors": errors, "Name": name}
-		},
-	}
 	ui := &UI{Deps: d, pages: map[string]*template.Template{}}
 	for _, name := range pageNames {
-		t, err := template.New(name).Funcs(funcs).ParseFS(web.Templates, "templates/layout.html", "templates/"+name+".html")
+		t, err := template.New(name).Funcs(funcs).ParseFS(web.Templates,
+			"templates/layout.html", "templates/parts.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("parse template %s: %w", name, err)
 		}
@@ -64,7 +71,13 @@ func New(d Deps) (*UI, error) {
 // Mount adds the pages and static files to e.
 func (ui *UI) Mount(e *echo.Echo) {
 	static, _ := fs.Sub(web.Static, "static")
-	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(static))))
+	files := http.StripPrefix("/static/", http.FileServerFS(static))
+	e.GET("/static/*", echo.WrapHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Assets change only with the binary; a day's caching spares
+		// every page load a round trip per file.
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		files.ServeHTTP(w, r)
+	})))
 	e.GET("/", ui.index)
 	e.GET("/login", ui.loginForm)
 	e.POST("/login", ui.login)
@@ -73,6 +86,30 @@ func (ui *UI) Mount(e *echo.Echo) {
 	e.POST("/register", ui.register)
 	e.GET("/reset", ui.resetForm)
 	e.POST("/reset", ui.reset)
+
+	e.GET("/notices", ui.notices)
+	e.GET("/notices/:id", ui.notice)
+	e.POST("/notices/:id/objections", ui.object)
+
+	e.GET("/apply", ui.signedIn(ui.apply))
+	e.GET("/apps", ui.signedIn(ui.apps))
+	e.GET("/apps/new", ui.signedIn(ui.newApp))
+	e.POST("/apps", ui.signedIn(ui.createApp))
+	e.GET("/apps/:id", ui.signedIn(ui.showApp))
+	e.POST("/apps/:id/edit", ui.signedIn(ui.editApp))
+	e.POST("/apps/:id/events", ui.signedIn(ui.fireEvent))
+	e.POST("/apps/:id/attachments", ui.signedIn(ui.upload))
+	e.POST("/apps/:id/answers", ui.signedIn(ui.answer))
+	e.POST("/apps/:id/reviewers", ui.signedIn(ui.addReviewer))
+
+	e.GET("/tasks", ui.signedIn(ui.tasks))
+	e.POST("/tasks/:id/decision", ui.signedIn(ui.decide))
+	e.POST("/tasks/:id/recuse", ui.signedIn(ui.recuse))
+	e.POST("/tasks/:id/recall", ui.signedIn(ui.recall))
+	e.POST("/tasks/:id/delegate", ui.signedIn(ui.delegate))
+
+	e.GET("/notifications", ui.signedIn(ui.notifications))
+	e.POST("/notifications/:id/read", ui.signedIn(ui.readNotification))
 }
 
 // pageData is what every page template sees.
@@ -80,25 +117,87 @@ type pageData struct {
 	Lang    string
 	En      bool
 	Title   string
+	Path    string
 	User    *identity.User
 	CSRF    string
-	Message string
+	Nav     nav
+	Message string // what went wrong, at the top of the page
+	Flash   string // what went right, carried over a redirect
 	Form    map[string]string
 	Errors  map[string]string
 	Units   []identity.Org
+	// Nonce makes each form post of this page once-only: a double click
+	// sends the same key, and the engine answers the second with the first.
+	Nonce string
+	// Page is what the page itself shows.
+	Page any
+}
+
+// nav is the header's menu: the sections the user's roles open, with the
+// counts that call for attention.
+type nav struct {
+	Apply, Tasks, Plan, Admin, Audit bool
+	OpenTasks, Overdue, Unread       int
+}
+
+type userKey struct{}
+
+// signedIn sends a visitor to the sign-in page, and back here afterwards.
+func (ui *UI) signedIn(h echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		u, err := ui.Sessions.User(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		if u == nil {
+			if c.Request().Method != http.MethodGet {
+				return errs.E(errs.Unauthenticated, "登录已过期，请重新登录", "your session has ended; please sign in again")
+			}
+			return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
+		}
+		c.Set("webui.user", u)
+		return h(c)
+	}
+}
+
+// user is the signed-in user of a signedIn route.
+func user(c echo.Context) *identity.User {
+	u, _ := c.Get("webui.user").(*identity.User)
+	return u
 }
 
 func (ui *UI) data(c echo.Context, zh, en string) (pageData, error) {
 	ctx := c.Request().Context()
-	d := pageData{En: english(c), Form: map[string]string{}, Errors: map[string]string{}}
+	d := pageData{En: english(c), Form: map[string]string{}, Errors: map[string]string{}, Path: c.Request().URL.Path}
 	d.Title = pick(d.En, zh, en)
-	u, err := ui.Sessions.User(ctx)
-	if err != nil {
-		return d, err
+	u := user(c)
+	if u == nil {
+		var err error
+		if u, err = ui.Sessions.User(ctx); err != nil {
+			return d, err
+		}
 	}
 	d.User = u
-	d.CSRF, err = ui.Sessions.CSRF(ctx)
-	return d, err
+	var err error
+	if d.CSRF, err = ui.Sessions.CSRF(ctx); err != nil {
+		return d, err
+	}
+	d.Flash = ui.Sessions.Manager.PopString(ctx, "flash")
+	if d.Nonce, err = auth.RandomToken(); err != nil {
+		return d, err
+	}
+	if u != nil {
+		d.Nav = nav{Apply: u.Has(identity.Applicant),
+			Tasks: u.Has(identity.UnitReviewer) || u.Has(identity.Staff) || u.Has(identity.Expert) || u.Has(identity.Leader),
+			Plan:  u.Has(identity.Staff) || u.Has(identity.Leader) || u.Has(identity.Auditor) || u.Has(identity.Admin),
+			Admin: u.Has(identity.Admin), Audit: u.Has(identity.Auditor) || u.Has(identity.Admin)}
+		b, err := ui.DB.Badges(ctx, u.ID, ui.Engine.Now())
+		if err != nil {
+			return d, err
+		}
+		d.Nav.OpenTasks, d.Nav.Overdue, d.Nav.Unread = b.OpenTasks, b.Overdue, b.Unread
+	}
+	return d, nil
 }
 
 // render executes into a buffer first, so a template error becomes a clean
@@ -116,6 +215,13 @@ func (ui *UI) render(c echo.Context, status int, name string, data pageData) err
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
+// done ends a successful form post: the message goes with the redirect, so
+// a reload does not post the form again.
+func (ui *UI) done(c echo.Context, to, zh, en string) error {
+	ui.Sessions.Manager.Put(c.Request().Context(), "flash", pick(english(c), zh, en))
+	return c.Redirect(http.StatusSeeOther, to)
+}
+
 // checkCSRF refuses a form post without the session's token.
 func (ui *UI) checkCSRF(c echo.Context) error {
 	if !ui.Sessions.CheckCSRF(c.Request().Context(), c.FormValue("_csrf")) {
@@ -125,10 +231,11 @@ func (ui *UI) checkCSRF(c echo.Context) error {
 }
 
 // failed shows err on the form again: field messages beside their fields,
-// the rest at the top.
+// the rest at the top. Errors the page cannot show (not found, internal)
+// go to the error handler.
 func failed(d *pageData, err error) (int, bool) {
 	e := errs.As(err)
-	if e == nil || e.Code == errs.Internal {
+	if e == nil || e.Code == errs.Internal || e.Code == errs.NotFound {
 		return 0, false
 	}
 	d.Message = e.Msg.In(d.En)
@@ -142,150 +249,14 @@ func failed(d *pageData, err error) (int, bool) {
 		return http.StatusUnauthorized, true
 	case errs.Forbidden:
 		return http.StatusForbidden, true
+	case errs.Conflict:
+		return http.StatusConflict, true
+	case errs.TooLarge:
+		return http.StatusRequestEntityTooLarge, true
+	case errs.BadRequest:
+		return http.StatusBadRequest, true
 	}
 	return http.StatusUnprocessableEntity, true
-}
-
-func (ui *UI) index(c echo.Context) error {
-	d, err := ui.data(c, "首页", "Home")
-	if err != nil {
-		return err
-	}
-	return ui.render(c, http.StatusOK, "index", d)
-}
-
-func (ui *UI) loginForm(c echo.Context) error {
-	d, err := ui.data(c, "登录", "Sign in")
-	if err != nil {
-		return err
-	}
-	return ui.render(c, http.StatusOK, "login", d)
-}
-
-func (ui *UI) login(c echo.Context) error {
-	d, err := ui.data(c, "登录", "Sign in")
-	if err != nil {
-		return err
-	}
-	if err := ui.checkCSRF(c); err != nil {
-		return err
-	}
-	d.Form["username"] = c.FormValue("username")
-	u, err := ui.Auth.LoginBrowser(c.Request().Context(), c.FormValue("username"), c.FormValue("password"), c.RealIP())
-	if err != nil {
-		status, ok := failed(&d, err)
-		if !ok {
-			return err
-		}
-		if e := errs.As(err); e.RetryAfter > 0 {
-			c.Response().Header().Set("Retry-After", fmt.Sprint(int(e.RetryAfter.Seconds()+0.999)))
-		}
-		return ui.render(c, status, "login", d)
-	}
-	if err := ui.Sessions.SignIn(c.Request().Context(), u); err != nil {
-		return err
-	}
-	return c.Redirect(http.StatusSeeOther, "/")
-}
-
-func (ui *UI) logout(c echo.Context) error {
-	ctx := c.Request().Context()
-	if err := ui.checkCSRF(c); err != nil {
-		return err
-	}
-	if u, err := ui.Sessions.User(ctx); err == nil && u != nil {
-		if err := ui.Auth.LogoutBrowser(ctx, *u); err != nil {
-			return err
-		}
-	}
-	if err := ui.Sessions.SignOut(ctx); err != nil {
-		return err
-	}
-	return c.Redirect(http.StatusSeeOther, "/")
-}
-
-func (ui *UI) registerData(c echo.Context) (pageData, error) {
-	d, err := ui.data(c, "注册", "Register")
-	if err != nil {
-		return d, err
-	}
-	orgs, err := ui.DB.Orgs(c.Request().Context())
-	if err != nil {
-		return d, err
-	}
-	// Enterprises name a recommending unit: a department (bureau kind).
-	for _, o := range orgs {
-		if o.Kind == identity.Bureau {
-			d.Units = append(d.Units, o)
-		}
-	}
-	return d, nil
-}
-
-func (ui *UI) registerForm(c echo.Context) error {
-	d, err := ui.registerData(c)
-	if err != nil {
-		return err
-	}
-	return ui.render(c, http.StatusOK, "register", d)
-}
-
-func (ui *UI) register(c echo.Context) error {
-	d, err := ui.registerData(c)
-	if err != nil {
-		return err
-	}
-	if err := ui.checkCSRF(c); err != nil {
-		return err
-	}
-	for _, k := range []string{"kind", "username", "name", "phone", "org_name", "credit_code", "parent", "employer"} {
-		d.Form[k] = c.FormValue(k)
-	}
-	_, _, err = ui.Accounts.Register(c.Request().Context(), account.Registration{Kind: d.Form["kind"],
-		Username: d.Form["username"], Password: c.FormValue("password"), Name: d.Form["name"], Phone: d.Form["phone"],
-		OrgName: d.Form["org_name"], CreditCode: d.Form["credit_code"], Parent: d.Form["parent"], Employer: d.Form["employer"],
-		Address: c.RealIP()})
-	if err != nil {
-		status, ok := failed(&d, err)
-		if !ok {
-			return err
-		}
-		return ui.render(c, status, "register", d)
-	}
-	d.Title = pick(d.En, "注册成功", "Registered")
-	d.Message = pick(d.En, "注册成功。您现在可以登录并填写申请草稿；认证通过后即可提交。",
-		"You are registered. Sign in to draft applications; you can submit them once your registration is verified.")
-	return ui.render(c, http.StatusCreated, "done", d)
-}
-
-func (ui *UI) resetForm(c echo.Context) error {
-	d, err := ui.data(c, "设置新密码", "Set a new password")
-	if err != nil {
-		return err
-	}
-	d.Form["token"] = c.QueryParam("token")
-	return ui.render(c, http.StatusOK, "reset", d)
-}
-
-func (ui *UI) reset(c echo.Context) error {
-	d, err := ui.data(c, "设置新密码", "Set a new password")
-	if err != nil {
-		return err
-	}
-	if err := ui.checkCSRF(c); err != nil {
-		return err
-	}
-	d.Form["token"] = c.FormValue("token")
-	if _, err := ui.Accounts.ResetPassword(c.Request().Context(), d.Form["token"], c.FormValue("password")); err != nil {
-		status, ok := failed(&d, err)
-		if !ok {
-			return err
-		}
-		return ui.render(c, status, "reset", d)
-	}
-	d.Title = pick(d.En, "密码已更新", "Password changed")
-	d.Message = pick(d.En, "新密码已生效，其他设备上的登录已全部退出。", "Your new password is in effect; you are signed out everywhere else.")
-	return ui.render(c, http.StatusOK, "done", d)
 }
 
 // english follows ?lang= (remembered in a cookie), then Accept-Language.
@@ -302,3 +273,6 @@ func english(c echo.Context) bool {
 }
 
 func pick(en bool, zh, english string) string { return errs.Text{Zh: zh, En: english}.In(en) }
+
+// localTime shows a time as the bureau reads it: China time, to the minute.
+func localTime(t time.Time) string { return t.In(calendar.China).Format("2006-01-02 15:04") }
