@@ -57,7 +57,7 @@ var pageNames = []string{"index", "login", "register", "reset", "done", "notices
 // instead of failing a request.
 func New(d Deps) (*UI, error) {
 	ui := &UI{Deps: d, pages: map[string]*template.Template{}}
-	for _, name := range pageNames {
+	for _, name := range append(pageNames, consolePages...) {
 		t, err := template.New(name).Funcs(funcs).ParseFS(web.Templates,
 			"templates/layout.html", "templates/parts.html", "templates/"+name+".html")
 		if err != nil {
@@ -110,6 +110,8 @@ func (ui *UI) Mount(e *echo.Echo) {
 
 	e.GET("/notifications", ui.signedIn(ui.notifications))
 	e.POST("/notifications/:id/read", ui.signedIn(ui.readNotification))
+
+	ui.mountConsole(e)
 }
 
 // pageData is what every page template sees.
