@@ -382,11 +382,10 @@ func readValue(name string, s *schema, form url.Values) (any, bool) {
 				rows = append(rows, row)
 			}
 		}
-		if _, shown := form[name+".shown"]; !shown && len(rows) == 0 {
+		// No row filled in: the list is left out (a draft may lack it;
+		// submitting names it as required).
+		if len(rows) == 0 {
 			return nil, false
-		}
-		if rows == nil {
-			rows = []any{}
 		}
 		return rows, true
 	case t == "array" && s.Items != nil && len(s.Items.Enum) > 0:
