@@ -261,8 +261,11 @@ type actionForm struct {
 type slotView struct {
 	Key, Title       string
 	Required, Secret bool
-	Files            []engine.Attachment
-	Error            string
+	// Withheld: the slot is confidential and the caller an expert, who is
+	// not shown its files.
+	Withheld bool
+	Files    []engine.Attachment
+	Error    string
 }
 
 type step struct {
@@ -376,6 +379,11 @@ func (ui *UI) renderApp(c echo.Context, d pageData, status int, p *posted) error
 		return err
 	}
 	page.Slots = slotsOf(def, files, d.En, errorsFor("edit"), errorsFor("upload"))
+	if expertOnly(app.Through) {
+		for i := range page.Slots {
+			page.Slots[i].Withheld = page.Slots[i].Secret
+		}
+	}
 
 	// Questions of send backs, to answer while the application is back.
 	if page.Questions, err = ui.Engine.Questions(ctx, u, app.ID); err != nil && errs.CodeOf(err) != errs.Forbidden {
@@ -448,6 +456,12 @@ func (ui *UI) renderApp(c echo.Context, d pageData, status int, p *posted) error
 	}
 	d.Page = page
 	return ui.render(c, status, "app", d)
+}
+
+// expertOnly reports whether the caller sees the application only as a
+// reviewing expert (the engine withholds confidential files from them).
+func expertOnly(through []identity.Role) bool {
+	return len(through) > 0 && !slices.ContainsFunc(through, func(r identity.Role) bool { return r != identity.Expert })
 }
 
 // actionOf is the small form that fires ev: its payload's fields, a
