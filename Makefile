@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 BIN := bin/sciflow
 
-.PHONY: build run test vet postgres
+.PHONY: build run test vet postgres chromium
 
 build:
 	go build -o $(BIN) ./cmd/sciflow
@@ -15,9 +15,11 @@ run: postgres build
 	./$(BIN) serve --demo
 
 # One throwaway cluster (cmd/testpg) serves every test package; each test gets
-# its own database copied from a migrated template.
-test: postgres vet
-	go run ./cmd/testpg -- go test -race -count=1 -timeout 20m ./...
+# its own database copied from a migrated template. The browser tests' step
+# screenshots land under test-output/_artifacts (emptied on each run).
+test: postgres chromium vet
+	rm -rf test-output && mkdir -p test-output
+	go run ./cmd/testpg -- go test -race -count=1 -timeout 20m -artifacts -outputdir $(CURDIR)/test-output ./...
 
 vet:
 	go vet ./...
@@ -35,4 +37,23 @@ postgres:
 		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
 	else \
 		echo "PostgreSQL server binaries not found: install PostgreSQL (Debian: apt-get install postgresql), or set DATABASE_URL" >&2; exit 1; \
+	fi
+
+# The browser tests drive Debian's Chromium, with CJK fonts so that the
+# screenshots show Chinese. Installed like PostgreSQL; when that is not
+# possible the tests still run, and the browser tests fail saying why.
+chromium:
+	@if [ -x /usr/bin/chromium ] && { fc-list :lang=zh 2>/dev/null | grep -q . || ls /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc >/dev/null 2>&1; }; then \
+		exit 0; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Chromium or CJK fonts missing: installing Debian's chromium and fonts-noto-cjk packages"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null \
+			|| echo "Installing chromium and fonts-noto-cjk failed: the browser tests will fail" >&2; \
+	elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+		echo "Chromium or CJK fonts missing: installing Debian's chromium and fonts-noto-cjk packages with sudo"; \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null \
+			|| echo "Installing chromium and fonts-noto-cjk failed: the browser tests will fail" >&2; \
+	else \
+		echo "Chromium (/usr/bin/chromium) or a CJK font not found, and installing them needs apt-get and root or sudo: the browser tests will fail." >&2; \
+		echo "Install them (Debian: apt-get install chromium fonts-noto-cjk), then run make test again." >&2; \
 	fi
