@@ -332,7 +332,11 @@ func (b *chromium) click(sel string) {
 // fill replaces the value of the text input or textarea sel by typing value.
 func (b *chromium) fill(sel, value string) {
 	b.t.Helper()
-	act(b, "fill "+sel, chromedp.Steps(chromedp.Clear(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), value)))
+	// Emptied by script: chromedp's Clear fails on an empty textarea,
+	// which has no text node to remove.
+	empty := fmt.Sprintf(`document.querySelector(%s).value = ""`, jsString(sel))
+	act(b, "fill "+sel, chromedp.Steps(chromedp.WaitReady(chromedp.CSS(sel)), chromedp.Evaluate[chromedp.Void](empty),
+		chromedp.SendKeys(chromedp.CSS(sel), value)))
 }
 
 // choose selects the option with value in the select sel, firing change as a

@@ -19,6 +19,7 @@ type schema struct {
 	Title            string     `json:"title"`
 	Description      string     `json:"description"`
 	Format           string     `json:"format"`
+	Pattern          string     `json:"pattern"`
 	Enum             []any      `json:"enum"`
 	Minimum          *float64   `json:"minimum"`
 	Maximum          *float64   `json:"maximum"`
@@ -281,7 +282,9 @@ func (spec formSpec) field(name, key string, s *schema, v any, required bool, er
 		f.Value = strings.Join(lines, "\n")
 	case s.Format == "date":
 		f.Input, f.Value = inputDate, scalarText(v)
-	case s.MaxLength == 0 || s.MaxLength > 200:
+	case s.MaxLength > 200 || s.MaxLength == 0 && s.Format == "" && s.Pattern == "":
+		// Long or unbounded free text; a code, a number or a phone with
+		// its own format stays on one line.
 		f.Input, f.Value = inputTextarea, scalarText(v)
 	default:
 		f.Input, f.Value = inputText, scalarText(v)

@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -607,12 +608,7 @@ func (p *parser) events(n *yaml.Node, formProps map[string]any, hasParent bool) 
 
 // eventData compiles the event's payload schema, written inline in YAML.
 func (p *parser) eventData(n *yaml.Node, e *Event) map[string]any {
-	var v any
-	if err := n.Decode(&v); err != nil {
-		p.errorf(n.Line, "data: %v", err)
-		return nil
-	}
-	raw, err := json.Marshal(v)
+	raw, err := orderedJSON(n)
 	if err != nil {
 		p.errorf(n.Line, "data must be a JSON Schema (mappings with string keys): %v", err)
 		return nil
@@ -858,4 +854,68 @@ func jsonErrorLine(raw []byte, err error) int {
 
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// orderedJSON encodes a YAML node as JSON keeping the mappings' key order,
+// which decoding into a Go map would lose: a payload's form lists its
+// fields as the definition does (batch, amount, date), not alphabetically.
+func orderedJSON(n *yaml.Node) ([]byte, error) {
+	var b bytes.Buffer
+	var walk func(n *yaml.Node) error
+	walk = func(n *yaml.Node) error {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			if len(n.Content) == 0 {
+				b.WriteString("null")
+				return nil
+			}
+			return walk(n.Content[0])
+		case yaml.AliasNode:
+			return walk(n.Alias)
+		case yaml.MappingNode:
+			b.WriteByte('{')
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				var key string
+				if err := n.Content[i].Decode(&key); err != nil {
+					return fmt.Errorf("line %d: a key must be a string", n.Content[i].Line)
+				}
+				k, _ := json.Marshal(key)
+				b.Write(k)
+				b.WriteByte(':')
+				if err := walk(n.Content[i+1]); err != nil {
+					return err
+				}
+			}
+			b.WriteByte('}')
+		case yaml.SequenceNode:
+			b.WriteByte('[')
+			for i, c := range n.Content {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				if err := walk(c); err != nil {
+					return err
+				}
+			}
+			b.WriteByte(']')
+		default:
+			var v any
+			if err := n.Decode(&v); err != nil {
+				return fmt.Errorf("line %d: %w", n.Line, err)
+			}
+			raw, err := json.Marshal(v)
+			if err != nil {
+				return fmt.Errorf("line %d: %w", n.Line, err)
+			}
+			b.Write(raw)
+		}
+		return nil
+	}
+	if err := walk(n); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -32,4 +33,25 @@ func TestLoadValid(t *testing.T) {
 	require.Equal(t, "field", experts.Review.Reviewers.SpecialtyField)
 	send, _ := p.Event("send_back")
 	require.True(t, send.Questions)
+}
+
+// A payload's fields keep the order the definition gives them, so that a
+// form drawn from it reads as written.
+func TestEventDataKeepsItsFieldOrder(t *testing.T) {
+	defs, err := LoadDir(os.DirFS("../../workflows"))
+	require.NoError(t, err)
+	for _, d := range defs {
+		if d.Key != "jiebang" {
+			continue
+		}
+		for _, key := range []string{"disburse", "disburse_final"} { // the second by a YAML alias
+			ev, ok := d.Event(key)
+			require.True(t, ok)
+			raw := string(ev.DataJSON)
+			require.Less(t, strings.Index(raw, `"tranche"`), strings.Index(raw, `"amount"`), raw)
+			require.Less(t, strings.Index(raw, `"amount"`), strings.Index(raw, `"paid_on"`), raw)
+		}
+		return
+	}
+	t.Fatal("jiebang not found")
 }
