@@ -688,3 +688,55 @@ func TestWorkflowEndpoints(t *testing.T) {
 	require.Equal(t, 200, s.call("", "GET", "/api/v1/openapi.json", nil, &oa))
 	require.Equal(t, "3.1.0", oa["openapi"])
 }
+
+// TestAdministratorsSeeThatStepsHappenedNotWhatWasWritten: in the audit log,
+// as in an application's history, administrators see each step of an
+// application (who, when, which event) but not its comments or data;
+// auditors see everything, in the list and in the export alike.
+func TestAdministratorsSeeThatStepsHappenedNotWhatWasWritten(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	app := s.submitProject("applicant")
+	s.decideAs("unit", app.ID, map[string]any{"decision": "send_back", "comment": "请补充中试合同", "questions": []string{"中试场地？"}})
+
+	type entry struct {
+		Seq     int64
+		Event   string
+		Comment string
+		Data    map[string]any
+	}
+	read := func(user string) []entry {
+		var page struct{ Items []entry }
+		require.Equal(t, 200, s.call(user, "GET", "/api/v1/audit?application_id="+app.ID, nil, &page))
+		return page.Items
+	}
+	auditor, admin := read("auditor"), read("admin")
+	require.Len(t, admin, len(auditor), "the same steps")
+	written := 0
+	for i := range auditor {
+		require.Equal(t, auditor[i].Seq, admin[i].Seq)
+		require.Equal(t, auditor[i].Event, admin[i].Event)
+		require.Empty(t, admin[i].Comment)
+		require.Empty(t, admin[i].Data)
+		if auditor[i].Comment != "" || len(auditor[i].Data) > 0 {
+			written++
+		}
+	}
+	require.NotZero(t, written, "the auditor reads what was written")
+
+	export := func(user string) string {
+		req, err := http.NewRequest("GET", s.url+"/api/v1/audit/export?application_id="+app.ID, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+s.token(user))
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.Equal(t, 200, resp.StatusCode)
+		return string(body)
+	}
+	require.Contains(t, export("auditor"), "请补充中试合同")
+	require.NotContains(t, export("admin"), "请补充中试合同")
+	require.NotContains(t, export("admin"), "中试场地")
+}

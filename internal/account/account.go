@@ -302,7 +302,9 @@ func (s *Service) UpdateUser(ctx context.Context, actor *identity.User, ref stri
 	if err := tx.UpdateUser(ctx, u, now); err != nil {
 		return identity.User{}, err
 	}
-	if ch.ExpertSet || ch.Roles != nil {
+	// A change of roles alone keeps an expert's specialties and conflicts;
+	// someone made an expert gets an (empty) profile to fill in.
+	if ch.ExpertSet || !before.Has(identity.Expert) && u.Has(identity.Expert) {
 		if err := s.setExpertProfile(ctx, tx, u, ch.Specialties, ch.ConflictOrgs); err != nil {
 			return identity.User{}, err
 		}

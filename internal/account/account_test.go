@@ -115,6 +115,14 @@ func TestExpertProfile(t *testing.T) {
 	require.Equal(t, []string{"农业", "茶叶加工"}, p.Specialties)
 	require.Equal(t, []string{tea.ID}, p.ConflictOrgs)
 
+	// Changing the roles alone keeps the specialties and conflicts.
+	_, err = acc.UpdateUser(ctx, nil, u.ID, account.UserChange{Roles: []identity.Role{identity.Expert}})
+	require.NoError(t, err)
+	p, err = db.ExpertProfile(ctx, u.ID)
+	require.NoError(t, err)
+	require.Equal(t, []string{"农业", "茶叶加工"}, p.Specialties)
+	require.Equal(t, []string{tea.ID}, p.ConflictOrgs)
+
 	_, err = acc.CreateUser(ctx, nil, account.NewUser{User: identity.User{Username: "staffer", Name: "x", OrgID: org.ID,
 		Roles: []identity.Role{identity.Staff}}, Password: "Yunyang-2026!c", Specialties: []string{"农业"}})
 	require.Equal(t, errs.Invalid, errs.CodeOf(err), "only experts have specialties")

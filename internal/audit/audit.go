@@ -152,3 +152,16 @@ func Decode(row postgres.AuditRow) (Recorded, error) {
 	}
 	return Recorded{Entry: e, Hash: row.Hash}, nil
 }
+
+// ForReader is the entry as reader may see it. Administrators
+// oversee the process, not the content: of an entry about an application
+// they see that it happened, who did it and when, but not the comment or
+// the data (what anyone wrote, an objector's name and phone, a score).
+// Auditors see everything.
+func (r Recorded) ForReader(reader *identity.User) Recorded {
+	if reader.Has(identity.Auditor) || r.ApplicationID == "" {
+		return r
+	}
+	r.Comment, r.Data = "", nil
+	return r
+}

@@ -83,7 +83,8 @@ func auditFilter(c echo.Context, extra ...string) (postgres.AuditQuery, error) {
 }
 
 func (s *Server) listAudit(c echo.Context) error {
-	if _, err := oversight(c); err != nil {
+	u, err := oversight(c)
+	if err != nil {
 		return err
 	}
 	f, err := auditFilter(c)
@@ -100,7 +101,7 @@ func (s *Server) listAudit(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		items = append(items, toAuditJSON(rec))
+		items = append(items, toAuditJSON(rec.ForReader(u)))
 	}
 	var next *string
 	if len(rows) == f.Limit {
@@ -124,7 +125,8 @@ func (s *Server) verifyAudit(c echo.Context) error {
 // exportAudit streams the filtered log as CSV, page by page, so an export
 // of the whole log needs no more memory than one page.
 func (s *Server) exportAudit(c echo.Context) error {
-	if _, err := oversight(c); err != nil {
+	u, err := oversight(c)
+	if err != nil {
 		return err
 	}
 	f, err := auditFilter(c, "format")
@@ -153,6 +155,7 @@ func (s *Server) exportAudit(c echo.Context) error {
 			if err != nil {
 				return err
 			}
+			rec = rec.ForReader(u)
 			data, _ := json.Marshal(rec.Data)
 			if rec.Data == nil {
 				data = nil
