@@ -25,7 +25,7 @@ func (b *chromium) setValue(sel, value string) {
 func (b *chromium) signOut() {
 	b.t.Helper()
 	b.clickAndWait(`header form[action="/logout"] button`)
-	require.Contains(b.t, b.text("header nav"), "登录")
+	require.Equal(b.t, 1, b.count(`header a[href="/login"]`), "signed out")
 }
 
 // pdf writes a small PDF for an upload.
