@@ -2,6 +2,7 @@ package webui
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -551,30 +552,39 @@ func stepsOf(def *workflow.Definition, hist []engine.Transition, en bool) []step
 	return out
 }
 
+// appPost begins a form post about an application: the page's data (to
+// show errors on), the CSRF check, the posted form, and the application and
+// its definition as the caller sees them.
+func (ui *UI) appPost(c echo.Context, id string) (pageData, url.Values, engine.Application, *workflow.Definition, error) {
+	d, err := ui.data(c, "申请详情", "Application")
+	if err != nil {
+		return d, nil, engine.Application{}, nil, err
+	}
+	if err := ui.checkCSRF(c); err != nil {
+		return d, nil, engine.Application{}, nil, err
+	}
+	form, err := c.FormParams()
+	if err != nil {
+		return d, nil, engine.Application{}, nil, errs.E(errs.BadRequest, "表单格式不正确", "malformed form")
+	}
+	ctx := c.Request().Context()
+	app, err := ui.Engine.Get(ctx, user(c), id)
+	if err != nil {
+		return d, nil, engine.Application{}, nil, err
+	}
+	def, err := ui.Engine.Definition(ctx, app.Workflow, app.WorkflowVersion)
+	return d, form, app, def, err
+}
+
 // editApp saves the form; with "then", it also fires that event (submit)
 // once the save is in.
 func (ui *UI) editApp(c echo.Context) error {
-	d, err := ui.data(c, "申请详情", "Application")
+	d, form, app, def, err := ui.appPost(c, c.Param("id"))
 	if err != nil {
-		return err
-	}
-	if err := ui.checkCSRF(c); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
 	u := user(c)
-	app, err := ui.Engine.Get(ctx, u, c.Param("id"))
-	if err != nil {
-		return err
-	}
-	def, err := ui.Engine.Definition(ctx, app.Workflow, app.WorkflowVersion)
-	if err != nil {
-		return err
-	}
-	form, err := c.FormParams()
-	if err != nil {
-		return errs.E(errs.BadRequest, "表单格式不正确", "malformed form")
-	}
 	s, err := parseSchema(def.FormJSON)
 	if err != nil {
 		return err
@@ -631,31 +641,16 @@ func mergeData(data, patch map[string]any) map[string]any {
 // fireEvent fires one of the actions with its comment, payload and
 // questions.
 func (ui *UI) fireEvent(c echo.Context) error {
-	d, err := ui.data(c, "申请详情", "Application")
+	d, form, app, def, err := ui.appPost(c, c.Param("id"))
 	if err != nil {
-		return err
-	}
-	if err := ui.checkCSRF(c); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
 	u := user(c)
-	app, err := ui.Engine.Get(ctx, u, c.Param("id"))
-	if err != nil {
-		return err
-	}
-	def, err := ui.Engine.Definition(ctx, app.Workflow, app.WorkflowVersion)
-	if err != nil {
-		return err
-	}
 	key := c.FormValue("event")
 	ev, ok := def.Event(key)
 	if !ok {
 		return errs.E(errs.Invalid, "没有这个操作", "no such action").Field("event", "未知", "unknown")
-	}
-	form, err := c.FormParams()
-	if err != nil {
-		return errs.E(errs.BadRequest, "表单格式不正确", "malformed form")
 	}
 	in := engine.FireInput{Event: ev.Key, Comment: strings.TrimSpace(c.FormValue("comment")), Questions: lines(c.FormValue("questions"))}
 	if v, err := strconv.Atoi(c.FormValue("version")); err == nil {

@@ -146,14 +146,3 @@ func roleOptions(en bool) []option {
 	}
 	return out
 }
-
-// consoleNav is the console's own menu, shown to whoever may open its pages.
-type consoleNav struct {
-	Admin, Definitions, Audit, Plan bool
-}
-
-func navOf(u *identity.User) consoleNav {
-	return consoleNav{Admin: u.Has(identity.Admin), Definitions: requireDefinitionReader(u) == nil,
-		Audit: requireOversight(u) == nil,
-		Plan:  u.Has(identity.Staff) || u.Has(identity.Leader) || u.Has(identity.Auditor) || u.Has(identity.Admin)}
-}

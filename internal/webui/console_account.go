@@ -19,7 +19,6 @@ import (
 // organisations.
 
 type adminHomePage struct {
-	Nav                              consoleNav
 	Users, Disabled, Orgs, Workflows int
 	ByRole                           []roleCount
 }
@@ -46,7 +45,7 @@ func (ui *UI) adminHome(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p := adminHomePage{Nav: navOf(user(c)), Users: len(users), Orgs: len(orgs), Workflows: len(ui.Engine.Workflows())}
+	p := adminHomePage{Users: len(users), Orgs: len(orgs), Workflows: len(ui.Engine.Workflows())}
 	counts := map[identity.Role]int{}
 	for _, u := range users {
 		if u.Disabled {
@@ -69,7 +68,6 @@ func (ui *UI) adminHome(c echo.Context) error {
 const maxUserRows = 300
 
 type usersPage struct {
-	Nav        consoleNav
 	Users      []userRow
 	Shown      int
 	Matched    int
@@ -116,7 +114,7 @@ func (ui *UI) renderUsers(c echo.Context, d pageData, status int, checked, confl
 	for _, o := range orgs {
 		orgName[o.ID] = o.Name
 	}
-	p := usersPage{Nav: navOf(user(c)), Role: c.QueryParam("role"), Q: strings.TrimSpace(c.QueryParam("q")),
+	p := usersPage{Role: c.QueryParam("role"), Q: strings.TrimSpace(c.QueryParam("q")),
 		Roles: roleOptions(d.En), Orgs: orgOptions(orgs, d.En), Total: len(users), Checked: checked, Conflicts: conflicts,
 		Failed: status != http.StatusOK}
 	p.RoleFilter = p.Roles
@@ -183,15 +181,8 @@ func tickedSet(values []string) map[string]bool {
 // administrator may have a reset link issued, for the person to choose
 // their own: the account then gets a random password nobody knows.
 func (ui *UI) createUser(c echo.Context) error {
-	actor := user(c)
-	if err := requireAdmin(actor); err != nil {
-		return err
-	}
-	d, err := ui.data(c, "用户", "Users")
+	d, actor, err := ui.adminPost(c, "用户", "Users")
 	if err != nil {
-		return err
-	}
-	if err := ui.checkCSRF(c); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -259,7 +250,6 @@ func resetPath(token string) string { return "/reset?token=" + url.QueryEscape(t
 // ---- /admin/users/:id ----
 
 type userPage struct {
-	Nav      consoleNav
 	User     userRow
 	Self     bool
 	Expert   bool
@@ -311,7 +301,7 @@ func (ui *UI) renderUser(c echo.Context, d pageData, status int, id, failed stri
 			row.OrgName = o.Name
 		}
 	}
-	p := userPage{Nav: navOf(user(c)), User: row, Self: user(c).ID == u.ID, Expert: u.Has(identity.Expert),
+	p := userPage{User: row, Self: user(c).ID == u.ID, Expert: u.Has(identity.Expert),
 		Roles: roleOptions(d.En), Orgs: orgOptions(orgs, d.En), Failed: failed, Reset: reset}
 	d.Title = pick(d.En, "用户：", "User: ") + u.Username
 	if failed == "edit" {
@@ -333,21 +323,28 @@ func (ui *UI) renderUser(c echo.Context, d pageData, status int, id, failed stri
 	return ui.render(c, status, "console_user", d)
 }
 
-// updateUser mirrors PATCH /api/v1/users/{id}. Roles and the disabled flag
-// are sent only when they change, so that administrators may edit their own
-// name and address (the service refuses them their own roles); the expert
-// profile is always sent with an expert's roles, since the service resets
-// it whenever roles are given.
-func (ui *UI) updateUser(c echo.Context) error {
+// adminPost begins an administrator's form post: the role, the page's data
+// to show errors on, and the CSRF check.
+func (ui *UI) adminPost(c echo.Context, zh, en string) (pageData, *identity.User, error) {
 	actor := user(c)
 	if err := requireAdmin(actor); err != nil {
-		return err
+		return pageData{}, nil, err
 	}
-	d, err := ui.data(c, "用户", "User")
+	d, err := ui.data(c, zh, en)
 	if err != nil {
-		return err
+		return d, nil, err
 	}
-	if err := ui.checkCSRF(c); err != nil {
+	return d, actor, ui.checkCSRF(c)
+}
+
+// updateUser mirrors PATCH /api/v1/users/{id}. Roles and the disabled flag
+// are sent only when they change, so that administrators may edit their own
+// name and address (the service refuses them their own roles); an expert's
+// specialties and conflicts come from the same form, so they are sent with
+// every change to an expert.
+func (ui *UI) updateUser(c echo.Context) error {
+	d, actor, err := ui.adminPost(c, "用户", "User")
+	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -401,15 +398,8 @@ func sameRoles(a, b []identity.Role) bool {
 
 // moveUser puts the account under another organisation.
 func (ui *UI) moveUser(c echo.Context) error {
-	actor := user(c)
-	if err := requireAdmin(actor); err != nil {
-		return err
-	}
-	d, err := ui.data(c, "用户", "User")
+	d, actor, err := ui.adminPost(c, "用户", "User")
 	if err != nil {
-		return err
-	}
-	if err := ui.checkCSRF(c); err != nil {
 		return err
 	}
 	id := c.Param("id")
@@ -427,15 +417,8 @@ func (ui *UI) moveUser(c echo.Context) error {
 // issueReset mirrors POST /api/v1/users/{id}/password-reset. The link is
 // shown in the answer to the post, once, and kept nowhere else.
 func (ui *UI) issueReset(c echo.Context) error {
-	actor := user(c)
-	if err := requireAdmin(actor); err != nil {
-		return err
-	}
-	d, err := ui.data(c, "用户", "User")
+	d, actor, err := ui.adminPost(c, "用户", "User")
 	if err != nil {
-		return err
-	}
-	if err := ui.checkCSRF(c); err != nil {
 		return err
 	}
 	id := c.Param("id")
@@ -453,7 +436,6 @@ func (ui *UI) issueReset(c echo.Context) error {
 // ---- /admin/orgs ----
 
 type orgsPage struct {
-	Nav     consoleNav
 	Orgs    []orgRow
 	Total   int
 	Kind, Q string
@@ -497,7 +479,7 @@ func (ui *UI) renderOrgs(c echo.Context, d pageData, status int) error {
 	for _, o := range orgs {
 		name[o.ID] = o.Name
 	}
-	p := orgsPage{Nav: navOf(user(c)), Total: len(orgs), Kind: c.QueryParam("kind"), Q: strings.TrimSpace(c.QueryParam("q")),
+	p := orgsPage{Total: len(orgs), Kind: c.QueryParam("kind"), Q: strings.TrimSpace(c.QueryParam("q")),
 		Parents: orgOptions(orgs, d.En), Failed: status != http.StatusOK}
 	for _, k := range identity.OrgKinds {
 		p.Kinds = append(p.Kinds, option{Value: string(k), Label: word(orgKindWords, string(k), d.En)})
@@ -519,15 +501,8 @@ func (ui *UI) renderOrgs(c echo.Context, d pageData, status int) error {
 
 // createOrg mirrors POST /api/v1/orgs.
 func (ui *UI) createOrg(c echo.Context) error {
-	actor := user(c)
-	if err := requireAdmin(actor); err != nil {
-		return err
-	}
-	d, err := ui.data(c, "单位", "Organisations")
+	d, actor, err := ui.adminPost(c, "单位", "Organisations")
 	if err != nil {
-		return err
-	}
-	if err := ui.checkCSRF(c); err != nil {
 		return err
 	}
 	for _, k := range []string{"name", "kind", "parent", "credit_code"} {

@@ -26,7 +26,6 @@ import (
 const auditPageSize = 50
 
 type auditPage struct {
-	Nav       consoleNav
 	Filter    auditForm
 	Rows      []auditRow
 	Workflows []option
@@ -92,7 +91,7 @@ func (ui *UI) renderAudit(c echo.Context, verify bool) error {
 	f := auditForm{Actor: strings.TrimSpace(c.QueryParam("actor")), Workflow: c.QueryParam("workflow"), Event: c.QueryParam("event"),
 		App: strings.TrimSpace(c.QueryParam("application_id")), From: c.QueryParam("from"), To: c.QueryParam("to"),
 		Cursor: c.QueryParam("cursor")}
-	p := auditPage{Nav: navOf(u), Filter: f}
+	p := auditPage{Filter: f}
 	for _, def := range ui.Engine.Workflows() {
 		p.Workflows = append(p.Workflows, option{Value: def.Key, Label: def.Title.In(d.En)})
 		if def.Key == f.Workflow {

@@ -21,7 +21,6 @@ import (
 // tables.
 
 type planPage struct {
-	Nav        consoleNav
 	AsOf       time.Time
 	Progress   template.HTML
 	Targets    []indicatorRow
@@ -59,7 +58,7 @@ func (ui *UI) plan(c echo.Context) error {
 		return err
 	}
 	en := d.En
-	p := planPage{Nav: navOf(u), AsOf: asOf}
+	p := planPage{AsOf: asOf}
 	var bars []chart.Bar
 	for _, v := range list {
 		def, _ := ui.Engine.Current(v.Workflow)

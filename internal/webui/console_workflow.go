@@ -19,7 +19,6 @@ import (
 // and tables of states, events, slots, fields and indicators.
 
 type workflowsPage struct {
-	Nav       consoleNav
 	Workflows []workflowRow
 }
 
@@ -38,7 +37,7 @@ func (ui *UI) workflowList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p := workflowsPage{Nav: navOf(u)}
+	p := workflowsPage{}
 	for _, def := range ui.Engine.Workflows() {
 		r := workflowRow{Key: def.Key, Title: def.Title.In(d.En), OtherTitle: def.Title.In(!d.En), Version: def.Version,
 			States: len(def.States), Events: len(def.Events), Indicators: len(def.Indicators)}
@@ -52,7 +51,6 @@ func (ui *UI) workflowList(c echo.Context) error {
 }
 
 type workflowPage struct {
-	Nav         consoleNav
 	Key         string
 	Title       string
 	OtherTitle  string
@@ -124,7 +122,7 @@ func (ui *UI) workflowPage(c echo.Context) error {
 		}
 		return key
 	}
-	p := workflowPage{Nav: navOf(u), Key: def.Key, Title: def.Title.In(en), OtherTitle: def.Title.In(!en), Version: def.Version,
+	p := workflowPage{Key: def.Key, Title: def.Title.In(en), OtherTitle: def.Title.In(!en), Version: def.Version,
 		Hash: def.Hash, Initial: stateTitle(def.Initial), CreatedBy: roleList(def.CreatedBy, en),
 		Diagram: template.HTML(def.Diagram(en)), Slots: def.Attachments}
 	if len(p.Hash) > 12 {

@@ -45,10 +45,11 @@ var funcs = template.FuncMap{
 		}
 		return ""
 	},
-	"money":  money,
-	"filled": filled,
-	"add":    func(a, b int) int { return a + b },
-	"join":   strings.Join,
+	"money":     money,
+	"filled":    filled,
+	"add":       func(a, b int) int { return a + b },
+	"join":      strings.Join,
+	"hasPrefix": strings.HasPrefix,
 }
 
 // money shows an amount of yuan with thousands separators and two decimals

@@ -8,7 +8,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/sciflow/sciflow/internal/engine"
-	"github.com/sciflow/sciflow/internal/errs"
 	"github.com/sciflow/sciflow/internal/workflow"
 )
 
@@ -119,28 +118,13 @@ func taskFormOf(def *workflow.Definition, t engine.Task, en bool, data map[strin
 
 // decide records the reviewer's decision on their task.
 func (ui *UI) decide(c echo.Context) error {
-	d, err := ui.data(c, "申请详情", "Application")
+	appID := c.FormValue("application")
+	d, form, _, def, err := ui.appPost(c, appID)
 	if err != nil {
-		return err
-	}
-	if err := ui.checkCSRF(c); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
 	u := user(c)
-	form, err := c.FormParams()
-	if err != nil {
-		return errs.E(errs.BadRequest, "表单格式不正确", "malformed form")
-	}
-	appID := c.FormValue("application")
-	app, err := ui.Engine.Get(ctx, u, appID)
-	if err != nil {
-		return err
-	}
-	def, err := ui.Engine.Definition(ctx, app.Workflow, app.WorkflowVersion)
-	if err != nil {
-		return err
-	}
 	ok := false
 	in := engine.DecisionInput{Decision: c.FormValue("decision"), Comment: c.FormValue("comment"),
 		Questions: lines(c.FormValue("questions"))}

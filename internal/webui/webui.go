@@ -139,7 +139,10 @@ type pageData struct {
 // counts that call for attention.
 type nav struct {
 	Apply, Tasks, Plan, Admin, Audit bool
-	OpenTasks, Overdue, Unread       int
+	// Definitions: the console's workflow pages (administrators,
+	// auditors, staff).
+	Definitions                bool
+	OpenTasks, Overdue, Unread int
 }
 
 type userKey struct{}
@@ -192,7 +195,8 @@ func (ui *UI) data(c echo.Context, zh, en string) (pageData, error) {
 		d.Nav = nav{Apply: u.Has(identity.Applicant),
 			Tasks: u.Has(identity.UnitReviewer) || u.Has(identity.Staff) || u.Has(identity.Expert) || u.Has(identity.Leader),
 			Plan:  u.Has(identity.Staff) || u.Has(identity.Leader) || u.Has(identity.Auditor) || u.Has(identity.Admin),
-			Admin: u.Has(identity.Admin), Audit: u.Has(identity.Auditor) || u.Has(identity.Admin)}
+			Admin: u.Has(identity.Admin), Audit: u.Has(identity.Auditor) || u.Has(identity.Admin),
+			Definitions: requireDefinitionReader(u) == nil}
 		b, err := ui.DB.Badges(ctx, u.ID, ui.Engine.Now())
 		if err != nil {
 			return d, err
