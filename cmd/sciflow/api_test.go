@@ -111,7 +111,9 @@ func newSite(t testing.TB) *site {
 
 func (s *site) env() map[string]string {
 	return map[string]string{"DATABASE_URL": s.dsn, "SCIFLOW_ADDR": "127.0.0.1:0", "SCIFLOW_DATA_DIR": s.dataDir,
-		"SCIFLOW_LOG_LEVEL": "error", "SCIFLOW_WORKFLOWS_DIR": s.wfDir, "SCIFLOW_MAX_UPLOAD_MB": "1"}
+		"SCIFLOW_LOG_LEVEL": "error", "SCIFLOW_WORKFLOWS_DIR": s.wfDir, "SCIFLOW_MAX_UPLOAD_MB": "1",
+		// Tests seal when they mean to.
+		"SCIFLOW_SEAL_EVERY": "24h"}
 }
 
 func (s *site) start() {
@@ -458,10 +460,11 @@ func TestAuditVerifyCommandFindsTampering(t *testing.T) {
 	require.Equal(t, 0, code, out+errOut)
 	require.Contains(t, out, "ok: the audit chain is intact")
 
-	seqOf := func(comment string) int64 {
-		var seq int64
-		require.NoError(t, s.db.Get(&seq, `SELECT seq FROM audit_log WHERE content LIKE '%' || $1 || '%'`, comment))
-		return seq
+	at := func(comment string) string {
+		var chain string
+		var pos int64
+		require.NoError(t, s.db.QueryRow(`SELECT chain, chain_seq FROM audit_log WHERE content LIKE '%' || $1 || '%'`, comment).Scan(&chain, &pos))
+		return fmt.Sprintf("chain %s entry %d", chain, pos)
 	}
 	tamper := func(q string, args ...any) {
 		_, err := s.db.Exec(`ALTER TABLE audit_log DISABLE TRIGGER USER`)
@@ -472,24 +475,76 @@ func TestAuditVerifyCommandFindsTampering(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	altered := seqOf("同意推荐")
-	tamper(`UPDATE audit_log SET content = replace(content, '同意推荐', '不同意') WHERE seq = $1`, altered)
+	altered := at("同意推荐")
+	tamper(`UPDATE audit_log SET content = replace(content, '同意推荐', '不同意') WHERE content LIKE '%同意推荐%'`)
 	out, _, code = runCLI(t, env, "", "audit", "verify")
 	require.Equal(t, 1, code)
-	require.Contains(t, out, fmt.Sprintf("altered at entry %d", altered))
+	require.Contains(t, out, "altered: "+altered)
 
-	middle := seqOf("请审核")
-	tamper(`DELETE FROM audit_log WHERE seq = $1`, middle)
+	middle := at("请审核")
+	tamper(`DELETE FROM audit_log WHERE content LIKE '%请审核%'`)
 	out, _, code = runCLI(t, env, "", "audit", "verify")
 	require.Equal(t, 1, code)
-	require.Contains(t, out, fmt.Sprintf("deleted at entry %d", middle))
+	require.Contains(t, out, "deleted: "+middle)
 
-	lastSeq := seqOf("材料齐全")
-	tamper(`DELETE FROM audit_log WHERE seq = $1`, lastSeq)
+	last := at("材料齐全")
+	tamper(`DELETE FROM audit_log WHERE content LIKE '%材料齐全%'`)
 	out, _, code = runCLI(t, env, "", "audit", "verify")
 	require.Equal(t, 1, code)
-	require.Contains(t, out, fmt.Sprintf("truncated at entry %d", lastSeq))
+	require.Contains(t, out, "truncated: "+last)
 	require.Contains(t, out, "state_mismatch: application "+app.ID, "the application is ahead of its remaining history")
+}
+
+// Two ways to lose history without touching a single remaining entry: an
+// application's whole history with its chain's head, and every entry
+// written since the last seal. Both are reported.
+func TestAuditVerifyFindsLostHistories(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	gone, recent := s.newApp("applicant"), s.newApp("applicant")
+	fire := func(app, who, event string) {
+		require.Equal(t, 200, s.call(who, "POST", "/api/v1/applications/"+app+"/events", map[string]any{"event": event}, nil))
+	}
+	fire(gone.ID, "applicant", "submit")
+	fire(recent.ID, "applicant", "submit")
+	s.stop()
+	env := []string{"DATABASE_URL=" + s.dsn, "SCIFLOW_DATA_DIR=" + s.dataDir, "SCIFLOW_WORKFLOWS_DIR=" + s.wfDir}
+	// A seal reaches as far as the oldest writing transaction still running
+	// in the cluster (other tests' too): seal until everything is.
+	for i := 0; ; i++ {
+		out, errOut, code := runCLI(t, env, "", "audit", "seal")
+		require.Equal(t, 0, code, out+errOut)
+		if !strings.Contains(out, "still running") {
+			require.Regexp(t, `(sealed \d+ chains|nothing to seal); last seal|sealed \d+ chains in seal \d+,`, out)
+			break
+		}
+		require.Less(t, i, 500, "never sealed")
+		time.Sleep(10 * time.Millisecond)
+	}
+	var sealedCount int
+	require.NoError(t, s.db.Get(&sealedCount, `SELECT count FROM audit_chains WHERE chain = $1`, recent.ID))
+
+	// After the seal: the unit reviewer recommends the second application.
+	s.start()
+	fire(recent.ID, "unit", "recommend")
+	s.stop()
+	out, errOut, code := runCLI(t, env, "", "audit", "verify")
+	require.Equal(t, 0, code, out+errOut)
+	require.Regexp(t, `[1-9]\d* chains written since the last seal`, out, "the recommendation is not sealed yet")
+
+	var goneLast int
+	require.NoError(t, s.db.Get(&goneLast, `SELECT count FROM audit_chains WHERE chain = $1`, gone.ID))
+	_, err := s.db.Exec(fmt.Sprintf(`ALTER TABLE audit_log DISABLE TRIGGER USER; ALTER TABLE audit_chains DISABLE TRIGGER USER;
+		DELETE FROM audit_log WHERE chain = '%[1]s' OR (chain = '%[2]s' AND chain_seq > %[3]d);
+		DELETE FROM audit_chains WHERE chain = '%[1]s';
+		ALTER TABLE audit_log ENABLE TRIGGER USER; ALTER TABLE audit_chains ENABLE TRIGGER USER`, gone.ID, recent.ID, sealedCount))
+	require.NoError(t, err)
+	out, _, code = runCLI(t, env, "", "audit", "verify")
+	require.Equal(t, 1, code)
+	require.Regexp(t, fmt.Sprintf(`deleted: chain %s entry %d \(sealed in seal \d+, gone from the log\)`, gone.ID, goneLast), out)
+	require.Contains(t, out, "state_mismatch: application "+gone.ID)
+	require.Contains(t, out, fmt.Sprintf("truncated: chain %s entry %d", recent.ID, sealedCount+1))
+	require.Contains(t, out, "state_mismatch: application "+recent.ID)
 }
 
 func TestRequestsAreCheckedBeforeAnythingHappens(t *testing.T) {

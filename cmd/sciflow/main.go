@@ -61,7 +61,9 @@ const usage = `usage: sciflow COMMAND [ARGS]
   timers run [--as-of TIME]
                         fire every timer due by TIME as the system, and make the
                         reminders and escalations due by then
-  audit verify          check the whole audit chain; exit 1 on any problem
+  audit verify          check the whole audit trail; exit 1 on any problem
+  audit seal            seal the chains written since the last seal (servers do
+                        it every SCIFLOW_SEAL_EVERY)
   calendar list|set|unset
                         local working-day overrides: calendar set DAY --working|--off
                         [--note TEXT], calendar unset DAY (DAY as YYYY-MM-DD)

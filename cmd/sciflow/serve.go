@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -96,6 +99,23 @@ func serve(ctx context.Context, e *env, args []string) error {
 		stopWatching()
 		<-watching
 	}()
+	// Every server offers to seal the audit chains; one at a time does.
+	sealing := make(chan struct{})
+	go func() {
+		defer close(sealing)
+		sys.chain.SealEvery(watchCtx, b.db, cfg.SealEvery, log)
+	}()
+	defer func() {
+		stopWatching()
+		<-sealing
+	}()
+	if cfg.PprofAddr != "" {
+		stopProfiler, err := serveProfiler(cfg.PprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopProfiler()
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(e.stdout, "sciflow is serving on http://%s\n", ln.Addr())
@@ -119,4 +139,28 @@ func serve(ctx context.Context, e *env, args []string) error {
 		log.Warn("shutdown: requests still running were cut off", "err", err)
 	}
 	return runErr
+}
+
+// serveProfiler serves Go's profiler on a loopback address (the
+// configuration refuses any other), for the operator measuring the server on
+// its own machine; never on the public listener.
+func serveProfiler(addr string, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s for the profiler (SCIFLOW_PPROF_ADDR): %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("the profiler stopped", "err", err)
+		}
+	}()
+	log.Info("profiler listening", "addr", ln.Addr().String())
+	return func() { srv.Close() }, nil
 }

@@ -1,7 +1,13 @@
-// Package audit keeps 留痕, the tamper-evident trail: every transition and
-// every other audited action is one entry in a single hash chain, each entry
-// carrying HMAC-SHA256(secret, previous hash || content), with a signed head
-// (count and last hash) so that removing the newest entries shows too.
+// Package audit keeps 留痕, the tamper-evident trail. Every transition and
+// every other audited action is one entry in a hash chain, each entry
+// carrying HMAC-SHA256(secret, previous hash || content). An application's
+// entries are its own chain, extended under the application's row lock that
+// the change holds anyway, so appends to different applications never wait
+// for each other; other entries go to chains named for what they are about
+// (ChainOf). Each chain has a signed head (count and last hash), moved in the
+// appending transaction, so removing its newest entries shows; a sealer
+// (Seal) links the heads of every chain written since its last seal into one
+// signed chain of seals, so that removing whole chains shows too.
 package audit
 
 import (
@@ -48,7 +54,14 @@ const (
 // Entry is what one audited action records. Its JSON form is what the hash
 // covers, stored verbatim.
 type Entry struct {
-	Seq             int64          `json:"seq"`
+	// Seq is the entry's place in the whole log, in the order entries were
+	// written. It is in the content of legacy entries only (those written
+	// before per-chain hashing); newer ones carry Chain and ChainSeq instead.
+	Seq int64 `json:"seq,omitempty"`
+	// Chain names the chain the entry extends (ChainOf) and ChainSeq its
+	// position there, from 1.
+	Chain           string         `json:"chain,omitempty"`
+	ChainSeq        int64          `json:"chain_seq,omitempty"`
 	AtMicros        int64          `json:"at_us"`
 	Kind            string         `json:"kind"`
 	ActorID         string         `json:"actor_id,omitempty"`
@@ -92,24 +105,62 @@ type Recorded struct {
 	Hash []byte
 }
 
-// Chain appends to and verifies the audit chain.
+// Chain appends to and verifies the audit chains.
 type Chain struct {
 	secret []byte
 }
 
-// New keys the chain with secret; losing the secret makes the chain
+// New keys the chains with secret; losing the secret makes them
 // unverifiable, changing it makes every entry look altered.
 func New(secret string) *Chain { return &Chain{secret: []byte(secret)} }
 
-// Append adds e at the end of the chain inside tx. It takes the head lock,
-// so it belongs at the end of a transaction, just before Commit, to keep
-// the time others wait for the lock short.
+// Names of the chains of entries that are not about an application.
+const (
+	// ChainAccounts: organisations and users created and changed.
+	ChainAccounts = "accounts"
+	// ChainWorkflows: definition versions stored.
+	ChainWorkflows = "workflows"
+	// ChainCalendar: local working-day overrides.
+	ChainCalendar = "calendar"
+	// ChainSessions: failed logins under no known account.
+	ChainSessions = "sessions"
+	// ChainSystem: anything else.
+	ChainSystem = "system"
+)
+
+// ChainOf names the chain an entry extends: its application's (the
+// application's id), one user's sessions ("sessions/" and the user's id),
+// or one of the named chains. Only changes to one chain wait for each other.
+func ChainOf(e Entry) string {
+	switch {
+	case e.ApplicationID != "":
+		return e.ApplicationID
+	case e.Kind == KindLogin || e.Kind == KindLogout || e.Kind == KindLoginFailed:
+		if e.ActorID != "" {
+			return ChainSessions + "/" + e.ActorID
+		}
+		return ChainSessions
+	case e.Kind == KindOrgCreate || e.Kind == KindUserCreate || e.Kind == KindUserChange:
+		return ChainAccounts
+	case e.Kind == KindWorkflow || e.Kind == KindMigrate:
+		return ChainWorkflows
+	case e.Kind == KindCalendarOverride:
+		return ChainCalendar
+	}
+	return ChainSystem
+}
+
+// Append adds e at the end of its chain inside tx. An application's head
+// is already locked when tx locked the application; another chain's is
+// locked here until tx ends. The entry is written when tx commits, with the
+// others tx appended, in one statement.
 func (c *Chain) Append(ctx context.Context, tx *postgres.Tx, e Entry) (Recorded, error) {
-	head, err := tx.LockAuditHead(ctx)
+	e.Seq, e.Chain = 0, ChainOf(e)
+	head, err := tx.LockChainHead(ctx, e.Chain)
 	if err != nil {
 		return Recorded{}, err
 	}
-	e.Seq = head.Count + 1
+	e.ChainSeq = head.Count + 1
 	if e.AtMicros == 0 {
 		e.AtMicros = time.Now().UnixMicro()
 	}
@@ -118,12 +169,9 @@ func (c *Chain) Append(ctx context.Context, tx *postgres.Tx, e Entry) (Recorded,
 		return Recorded{}, fmt.Errorf("encode audit entry: %w", err)
 	}
 	hash := c.entryHash(head.LastHash, content)
-	next := postgres.AuditHead{Count: e.Seq, LastHash: hash}
-	next.Signature = c.headSignature(next.Count, next.LastHash)
-	row := postgres.AuditRow{Seq: e.Seq, Content: string(content), PrevHash: head.LastHash, Hash: hash}
-	if err := tx.AppendAudit(ctx, row, next); err != nil {
-		return Recorded{}, err
-	}
+	next := postgres.ChainHead{Chain: e.Chain, Count: e.ChainSeq, LastHash: hash}
+	next.Signature = c.chainSignature(next.Chain, next.Count, next.LastHash)
+	tx.StageAudit(ctx, string(content), head.LastHash, hash, next)
 	return Recorded{Entry: e, Hash: hash}, nil
 }
 
@@ -134,9 +182,22 @@ func (c *Chain) entryHash(prev, content []byte) []byte {
 	return m.Sum(nil)
 }
 
-func (c *Chain) headSignature(count int64, last []byte) []byte {
+// legacySignature signs the legacy chain's head.
+func (c *Chain) legacySignature(count int64, last []byte) []byte {
 	m := hmac.New(sha256.New, c.secret)
 	m.Write([]byte("sciflow audit head\x00"))
+	binary.Write(m, binary.BigEndian, count)
+	m.Write(last)
+	return m.Sum(nil)
+}
+
+// chainSignature signs a chain's head: a head moved back to an earlier
+// entry, or to another chain, no longer matches.
+func (c *Chain) chainSignature(chain string, count int64, last []byte) []byte {
+	m := hmac.New(sha256.New, c.secret)
+	m.Write([]byte("sciflow chain head\x00"))
+	m.Write([]byte(chain))
+	m.Write([]byte{0})
 	binary.Write(m, binary.BigEndian, count)
 	m.Write(last)
 	return m.Sum(nil)
@@ -150,6 +211,7 @@ func Decode(row postgres.AuditRow) (Recorded, error) {
 	if err := dec.Decode(&e); err != nil {
 		return Recorded{}, fmt.Errorf("decode audit entry %d: %w", row.Seq, err)
 	}
+	e.Seq = row.Seq
 	return Recorded{Entry: e, Hash: row.Hash}, nil
 }
 

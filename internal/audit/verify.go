@@ -15,63 +15,109 @@ import (
 const (
 	// ProblemAltered: the entry's content no longer matches its hash.
 	ProblemAltered = "altered"
-	// ProblemDeleted: an entry is missing from the middle of the chain.
+	// ProblemDeleted: an entry is missing from the middle of its chain, or
+	// a seal recorded it and it is gone.
 	ProblemDeleted = "deleted"
-	// ProblemInserted: an entry that the signed head does not account for.
+	// ProblemInserted: an entry that its chain's signed head does not account for.
 	ProblemInserted = "inserted"
 	// ProblemTruncated: the newest entries, counted by the head, are gone.
 	ProblemTruncated = "truncated"
 	// ProblemRelinked: the entry verifies alone but does not follow its predecessor.
 	ProblemRelinked = "relinked"
-	// ProblemHead: the head itself is missing or its signature is wrong.
+	// ProblemHead: a head itself is missing or its signature is wrong.
 	ProblemHead = "head_invalid"
 	// ProblemState: an application's state differs from where its history took it.
 	ProblemState = "state_mismatch"
 )
 
-// Problem is one finding, at an entry (Seq) or an application.
+// Problem is one finding: at an entry of the legacy chain (Seq), at a
+// position of a chain (Chain, ChainSeq), at a seal (Seal), or at an
+// application.
 type Problem struct {
 	Seq           int64  `json:"seq"`
+	Chain         string `json:"chain,omitempty"`
+	ChainSeq      int64  `json:"chain_seq,omitempty"`
+	Seal          int64  `json:"seal,omitempty"`
 	Kind          string `json:"kind"`
 	ApplicationID string `json:"application_id,omitempty"`
 	Detail        string `json:"detail,omitempty"`
 }
 
-// Report is the outcome of Verify.
-type Report struct {
-	OK       bool      `json:"ok"`
-	Checked  int64     `json:"checked"`
-	Problems []Problem `json:"problems"`
-	// Head is the count and last hash: an auditor who writes it down can
-	// later prove that nothing before it was removed, even by someone who
-	// knows the secret.
-	HeadCount int64  `json:"head_count"`
-	HeadHash  string `json:"head_hash"`
+// Where says where a problem is, for a line of text.
+func (p Problem) Where() string {
+	switch {
+	case p.ApplicationID != "":
+		return "application " + p.ApplicationID
+	case p.Chain != "":
+		return fmt.Sprintf("chain %s entry %d", p.Chain, p.ChainSeq)
+	case p.Seal != 0:
+		return fmt.Sprintf("seal %d", p.Seal)
+	}
+	return fmt.Sprintf("legacy entry %d", p.Seq)
 }
 
-// Verify walks the whole chain in one consistent snapshot: every entry's
-// hash, every link, the numbering, the signed head, and every application's
-// state against its history.
+// Report is the outcome of Verify.
+type Report struct {
+	OK bool `json:"ok"`
+	// Checked counts the entries read, Chains the chains they form.
+	Checked  int64     `json:"checked"`
+	Chains   int64     `json:"chains"`
+	Problems []Problem `json:"problems"`
+	// HeadCount and HeadHash are the seal head: an auditor who writes them
+	// down can later prove that nothing sealed before was removed, even by
+	// someone who knows the secret.
+	HeadCount int64  `json:"head_count"`
+	HeadHash  string `json:"head_hash"`
+	// Unsealed counts the chains written since the last seal: protected by
+	// their signed heads until the next.
+	Unsealed int64 `json:"unsealed"`
+}
+
+// Verify checks everything in one consistent snapshot: the legacy chain,
+// every chain's entries, links, numbering and signed head, the chain of
+// seals and every head each seal recorded, and every application's state
+// against its history.
 func (c *Chain) Verify(ctx context.Context, db *postgres.DB) (Report, error) {
 	tx, err := db.Snapshot(ctx)
 	if err != nil {
 		return Report{}, err
 	}
 	defer tx.Rollback()
-	head, haveHead, err := tx.AuditHeadNow(ctx)
+	r := Report{Problems: []Problem{}}
+	if err := c.verifyLegacy(ctx, tx, &r); err != nil {
+		return Report{}, err
+	}
+	if err := c.verifyChains(ctx, tx, &r); err != nil {
+		return Report{}, err
+	}
+	if err := c.verifySeals(ctx, tx, &r); err != nil {
+		return Report{}, err
+	}
+	mismatches, err := tx.StateMismatches(ctx)
 	if err != nil {
 		return Report{}, err
 	}
-	r := Report{Problems: []Problem{}}
+	for _, m := range mismatches {
+		r.Problems = append(r.Problems, Problem{Kind: ProblemState, ApplicationID: m.ApplicationID,
+			Detail: fmt.Sprintf("state %q, history says %q", m.State, m.HistoryState)})
+	}
+	r.OK = len(r.Problems) == 0
+	return r, nil
+}
+
+// verifyLegacy checks the single chain of the entries written before
+// per-chain hashing, against its frozen head.
+func (c *Chain) verifyLegacy(ctx context.Context, tx *postgres.Tx, r *Report) error {
+	head, haveHead, err := tx.LegacyHead(ctx)
+	if err != nil {
+		return err
+	}
 	var prevHash []byte
-	var expect int64 = 1
-	err = tx.ScanAudit(ctx, func(row postgres.AuditRow) error {
-		r.Checked++
+	var expect, checked int64 = 1, 0
+	err = tx.ScanLegacyAudit(ctx, func(row postgres.AuditRow) error {
+		checked++
 		gap := row.Seq > expect
-		switch {
-		case gap && haveHead && expect > head.Count:
-			// Rows beyond what the head counts (with a hole before them).
-		case gap:
+		if gap && !(haveHead && expect > head.Count) {
 			for s := expect; s < row.Seq; s++ {
 				r.Problems = append(r.Problems, Problem{Seq: s, Kind: ProblemDeleted})
 			}
@@ -91,32 +137,163 @@ func (c *Chain) Verify(ctx context.Context, db *postgres.DB) (Report, error) {
 		return nil
 	})
 	if err != nil {
-		return Report{}, err
+		return err
+	}
+	r.Checked += checked
+	if !haveHead {
+		return nil
+	}
+	r.Chains++
+	if !hmac.Equal(c.legacySignature(head.Count, head.LastHash), head.Signature) {
+		r.Problems = append(r.Problems, Problem{Seq: head.Count, Kind: ProblemHead, Detail: "head signature does not match"})
+	}
+	for s := expect; s <= head.Count; s++ {
+		r.Problems = append(r.Problems, Problem{Seq: s, Kind: ProblemTruncated})
+	}
+	if expect-1 == head.Count && !bytes.Equal(prevHash, head.LastHash) {
+		r.Problems = append(r.Problems, Problem{Seq: head.Count, Kind: ProblemHead, Detail: "last entry is not the one the head signed"})
+	}
+	return nil
+}
+
+// chainWalk follows one chain through its entries to its head.
+type chainWalk struct {
+	name     string
+	head     postgres.ChainHead
+	hasHead  bool
+	expect   int64
+	prevHash []byte
+}
+
+// verifyChains checks every chain: each entry's hash, its link to the one
+// before, gaps, and the chain's signed head against its last entry.
+func (c *Chain) verifyChains(ctx context.Context, tx *postgres.Tx, r *Report) error {
+	var w *chainWalk
+	finish := func() {
+		if w == nil {
+			return
+		}
+		r.Chains++
+		if !w.hasHead {
+			r.Problems = append(r.Problems, Problem{Chain: w.name, ChainSeq: w.expect - 1, Kind: ProblemHead, Detail: "the chain's head is missing"})
+			return
+		}
+		h := w.head
+		if !hmac.Equal(c.chainSignature(h.Chain, h.Count, h.LastHash), h.Signature) {
+			r.Problems = append(r.Problems, Problem{Chain: w.name, ChainSeq: h.Count, Kind: ProblemHead, Detail: "head signature does not match"})
+		}
+		for s := w.expect; s <= h.Count; s++ {
+			r.Problems = append(r.Problems, Problem{Chain: w.name, ChainSeq: s, Kind: ProblemTruncated})
+		}
+		if w.expect-1 == h.Count && !bytes.Equal(w.prevHash, h.LastHash) {
+			r.Problems = append(r.Problems, Problem{Chain: w.name, ChainSeq: h.Count, Kind: ProblemHead, Detail: "last entry is not the one the head signed"})
+		}
+	}
+	err := tx.ScanChains(ctx, func(e postgres.ChainEntry) error {
+		if w == nil || w.name != e.Head.Chain {
+			finish()
+			w = &chainWalk{name: e.Head.Chain, head: e.Head, hasHead: e.HasHead, expect: 1}
+		}
+		row := e.Row
+		if row.Seq == 0 {
+			return nil // a head whose entries are all gone
+		}
+		r.Checked++
+		pos := row.ChainSeq.Int64
+		gap := pos > w.expect
+		for s := w.expect; s < pos; s++ {
+			r.Problems = append(r.Problems, Problem{Chain: w.name, ChainSeq: s, Kind: ProblemDeleted})
+		}
+		if !hmac.Equal(c.entryHash(row.PrevHash, []byte(row.Content)), row.Hash) {
+			r.Problems = append(r.Problems, Problem{Seq: row.Seq, Chain: w.name, ChainSeq: pos, Kind: ProblemAltered})
+		} else if !gap && !bytes.Equal(row.PrevHash, w.prevHash) {
+			r.Problems = append(r.Problems, Problem{Seq: row.Seq, Chain: w.name, ChainSeq: pos, Kind: ProblemRelinked})
+		}
+		if w.hasHead && pos > w.head.Count {
+			r.Problems = append(r.Problems, Problem{Seq: row.Seq, Chain: w.name, ChainSeq: pos, Kind: ProblemInserted})
+		}
+		w.prevHash, w.expect = row.Hash, pos+1
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	finish()
+	return nil
+}
+
+// verifySeals checks the chain of seals against its signed head, and that
+// every head a seal recorded is still in the log with the hash it had.
+func (c *Chain) verifySeals(ctx context.Context, tx *postgres.Tx, r *Report) error {
+	head, haveHead, err := tx.SealHeadNow(ctx)
+	if err != nil {
+		return err
+	}
+	var prevHash []byte
+	var expect int64 = 1
+	// An altered seal is reported as such; what it now claims is not
+	// compared with the log.
+	altered := map[int64]bool{}
+	err = tx.ScanSeals(ctx, func(s postgres.SealRow) error {
+		for n := expect; n < s.Seq; n++ {
+			r.Problems = append(r.Problems, Problem{Seal: n, Kind: ProblemDeleted})
+		}
+		if !hmac.Equal(c.entryHash(s.PrevHash, []byte(s.Content)), s.Hash) {
+			altered[s.Seq] = true
+			r.Problems = append(r.Problems, Problem{Seal: s.Seq, Kind: ProblemAltered})
+		} else if s.Seq == expect && !bytes.Equal(s.PrevHash, prevHash) {
+			r.Problems = append(r.Problems, Problem{Seal: s.Seq, Kind: ProblemRelinked})
+		}
+		if !haveHead || s.Seq > head.Count {
+			r.Problems = append(r.Problems, Problem{Seal: s.Seq, Kind: ProblemInserted})
+		}
+		prevHash, expect = s.Hash, s.Seq+1
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if haveHead {
-		if !hmac.Equal(c.headSignature(head.Count, head.LastHash), head.Signature) {
-			r.Problems = append(r.Problems, Problem{Seq: head.Count, Kind: ProblemHead, Detail: "head signature does not match"})
+		if !hmac.Equal(c.sealSignature(head.Count, head.LastHash), head.Signature) {
+			r.Problems = append(r.Problems, Problem{Seal: head.Count, Kind: ProblemHead, Detail: "seal head signature does not match"})
 		}
-		for s := expect; s <= head.Count; s++ {
-			r.Problems = append(r.Problems, Problem{Seq: s, Kind: ProblemTruncated})
+		for n := expect; n <= head.Count; n++ {
+			r.Problems = append(r.Problems, Problem{Seal: n, Kind: ProblemTruncated})
 		}
 		if expect-1 == head.Count && !bytes.Equal(prevHash, head.LastHash) {
-			r.Problems = append(r.Problems, Problem{Seq: head.Count, Kind: ProblemHead, Detail: "last entry is not the one the head signed"})
+			r.Problems = append(r.Problems, Problem{Seal: head.Count, Kind: ProblemHead, Detail: "last seal is not the one the head signed"})
 		}
 		r.HeadCount, r.HeadHash = head.Count, hex.EncodeToString(head.LastHash)
-	} else if r.Checked > 0 {
-		r.Problems = append(r.Problems, Problem{Kind: ProblemHead, Detail: "the head is missing"})
 	}
-	mismatches, err := tx.StateMismatches(ctx)
+	// What a seal saw must still be there. An entry already reported
+	// missing or altered by its chain's walk is not reported twice.
+	seen := map[string]bool{}
+	for _, p := range r.Problems {
+		if p.Chain != "" {
+			seen[fmt.Sprint(p.Chain, "/", p.ChainSeq)] = true
+		}
+	}
+	missing, err := tx.SealedEntriesMissing(ctx)
 	if err != nil {
-		return Report{}, err
+		return err
 	}
-	for _, m := range mismatches {
-		r.Problems = append(r.Problems, Problem{Kind: ProblemState, ApplicationID: m.ApplicationID,
-			Detail: fmt.Sprintf("state %q, history says %q", m.State, m.HistoryState)})
+	for _, m := range missing {
+		key := fmt.Sprint(m.Chain, "/", m.ChainSeq)
+		if seen[key] || altered[m.Seal] {
+			continue
+		}
+		seen[key] = true
+		p := Problem{Chain: m.Chain, ChainSeq: m.ChainSeq, Seal: m.Seal, Kind: ProblemDeleted,
+			Detail: fmt.Sprintf("sealed in seal %d, gone from the log", m.Seal)}
+		if m.Changed {
+			p.Kind, p.Detail = ProblemAltered, fmt.Sprintf("not the entry sealed in seal %d", m.Seal)
+		}
+		r.Problems = append(r.Problems, p)
 	}
-	r.OK = len(r.Problems) == 0
-	return r, nil
+	if r.Unsealed, err = tx.ChainsUnsealed(ctx); err != nil {
+		return err
+	}
+	return nil
 }
 
 func seqInContent(content string) int64 {

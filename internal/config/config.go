@@ -53,6 +53,14 @@ type Config struct {
 	// remind (催办) and escalate (SCIFLOW_REMIND_EVERY, a Go duration); a
 	// task is reminded at most once a day however often it looks.
 	RemindEvery time.Duration
+	// SealEvery is how often the server seals the audit chains
+	// (SCIFLOW_SEAL_EVERY, a Go duration): the longest time the newest
+	// entries rest on their chains' signed heads alone.
+	SealEvery time.Duration
+	// PprofAddr, when set, serves Go's profiler (net/http/pprof) on this
+	// loopback address for the operator on the machine (SCIFLOW_PPROF_ADDR,
+	// such as 127.0.0.1:6060); off by default.
+	PprofAddr string
 }
 
 // SMTP is the outgoing mail server that notification e-mails are handed to.
@@ -93,7 +101,9 @@ const (
 	DefaultMaxUpload = 20 << 20
 	// DefaultRemindEvery finds a task overdue since midnight within the hour.
 	DefaultRemindEvery = time.Hour
-	minSecretLen       = 32
+	// DefaultSealEvery keeps the unsealed window to about a second.
+	DefaultSealEvery = time.Second
+	minSecretLen     = 32
 )
 
 // Load reads the configuration through getenv and validates it. Every error is
@@ -107,6 +117,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LogFormat:   strings.ToLower(getenv("SCIFLOW_LOG_FORMAT")),
 		MaxUpload:   DefaultMaxUpload,
 		RemindEvery: DefaultRemindEvery,
+		SealEvery:   DefaultSealEvery,
 	}
 	if u := strings.TrimSpace(getenv("SCIFLOW_PUBLIC_URL")); u != "" {
 		parsed, err := url.Parse(u)
@@ -189,6 +200,21 @@ func Load(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("SCIFLOW_REMIND_EVERY %q is not a duration between 1s and 24h (such as 30m)", v)
 		}
 		c.RemindEvery = d
+	}
+	if v := getenv("SCIFLOW_SEAL_EVERY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 100*time.Millisecond || d > 24*time.Hour {
+			return c, fmt.Errorf("SCIFLOW_SEAL_EVERY %q is not a duration between 100ms and 24h (such as 1s)", v)
+		}
+		c.SealEvery = d
+	}
+	if v := strings.TrimSpace(getenv("SCIFLOW_PPROF_ADDR")); v != "" {
+		host, _, err := net.SplitHostPort(v)
+		ip := net.ParseIP(host)
+		if err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			return c, fmt.Errorf("SCIFLOW_PPROF_ADDR %q is not a loopback host:port (such as 127.0.0.1:6060): the profiler shows the server's insides", v)
+		}
+		c.PprofAddr = v
 	}
 	return c, nil
 }
@@ -329,6 +355,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("public_url", c.PublicURL),
 		slog.Any("smtp", c.SMTP),
 		slog.Duration("remind_every", c.RemindEvery),
+		slog.Duration("seal_every", c.SealEvery),
+		slog.String("pprof_addr", c.PprofAddr),
 	)
 }
 

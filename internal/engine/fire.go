@@ -336,7 +336,8 @@ func (e *Engine) fire(ctx context.Context, tx *postgres.Tx, actor *identity.User
 	if err != nil {
 		return FireResult{}, err
 	}
-	// Appending takes the chain's head lock, held until commit: it comes last.
+	// The entries join the application's chain, whose head was locked with
+	// the application; they are written with the commit, in one statement.
 	for _, b := range opts.before {
 		if _, err := e.chain.Append(ctx, tx, b); err != nil {
 			return FireResult{}, err

@@ -67,6 +67,10 @@ type applicationRow struct {
 	Created         time.Time      `db:"created_at"`
 	Updated         time.Time      `db:"updated_at"`
 	ScopeRoles      pq.StringArray `db:"scope_roles"`
+	// The application's audit chain head, read (and locked) only by
+	// LockApplication.
+	ChainCount sql.NullInt64 `db:"chain_count"`
+	ChainHash  []byte        `db:"chain_hash"`
 }
 
 func toApplication(r applicationRow) (Application, error) {
@@ -214,14 +218,25 @@ func getApplication(ctx context.Context, q sqlx.QueryerContext, public []string,
 	}
 	args := []any{id}
 	scope, visible := scopeSQL(viewer, public, &args)
-	query := `SELECT ` + applicationColumns + `, ` + scope + ` AS scope_roles ` + applicationFrom +
-		` WHERE a.id = $1 AND ` + visible
-	if lock != "" {
-		query += ` FOR ` + lock + ` OF a`
+	query := `SELECT ` + applicationColumns + `, ` + scope + ` AS scope_roles `
+	switch lock {
+	case "UPDATE":
+		// The application's chain head is locked with it: under the row
+		// lock a concurrent writer's commit is re-read for both rows, so
+		// the head is never older than the application.
+		query += `, ch.count AS chain_count, ch.last_hash AS chain_hash ` + applicationFrom +
+			` JOIN audit_chains ch ON ch.chain = a.id::text WHERE a.id = $1 AND ` + visible + ` FOR UPDATE OF a, ch`
+	case "SHARE":
+		query += applicationFrom + ` WHERE a.id = $1 AND ` + visible + ` FOR SHARE OF a`
+	default:
+		query += applicationFrom + ` WHERE a.id = $1 AND ` + visible
 	}
 	var r applicationRow
 	if err := sqlx.GetContext(ctx, q, &r, query, args...); err != nil {
 		return Application{}, mapError("get application", err)
+	}
+	if tx, ok := q.(*Tx); ok && r.ChainCount.Valid {
+		tx.knowHead(ChainHead{Chain: r.ID, Count: r.ChainCount.Int64, LastHash: r.ChainHash})
 	}
 	return toApplication(r)
 }
@@ -275,17 +290,24 @@ func (tx *Tx) InsertApplication(ctx context.Context, n NewApplication) (string, 
 	if n.Submitted {
 		submitted = n.At
 	}
+	// The application's audit chain starts with it, empty.
 	const q = `
-INSERT INTO applications (workflow, workflow_version, state, data, org_id, applicant_id, parent_id,
-    submitted_at, state_entered_at, deadline, created_at, updated_at, party_org_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9, $9, $11)
-RETURNING id`
+WITH a AS (
+    INSERT INTO applications (workflow, workflow_version, state, data, org_id, applicant_id, parent_id,
+        submitted_at, state_entered_at, deadline, created_at, updated_at, party_org_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9, $9, $11)
+    RETURNING id
+), chain AS (
+    INSERT INTO audit_chains (chain, count, last_hash, signature) SELECT id::text, 0, '', '' FROM a
+)
+SELECT id FROM a`
 	var id string
 	err = tx.GetContext(ctx, &id, q, n.Workflow, n.WorkflowVersion, n.State, data, n.OrgID, n.ApplicantID,
 		nullString(n.ParentID), submitted, n.At, n.Deadline, nullString(n.PartyOrgID))
 	if err != nil {
 		return "", mapError("insert application", err)
 	}
+	tx.knowHead(ChainHead{Chain: id})
 	return id, nil
 }
 
@@ -415,6 +437,9 @@ func decodeCursor(s string) (time.Time, string, bool) {
 // History is an application's transitions, oldest first, with each actor's
 // login name (empty for the system).
 func (tx *Tx) History(ctx context.Context, appID string) ([]HistoryRow, error) {
+	if err := tx.flushAudit(); err != nil {
+		return nil, err
+	}
 	return history(ctx, tx, appID)
 }
 

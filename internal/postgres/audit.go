@@ -5,62 +5,143 @@ import (
 	"database/sql"
 	"errors"
 	"strconv"
+	"time"
+
+	"github.com/lib/pq"
 
 	"github.com/sciflow/sciflow/internal/errs"
-	"time"
 )
 
-// AuditRow is one stored entry of the audit chain.
+// AuditRow is one stored entry of the audit chain. Chain and ChainSeq are
+// read from the content; both are empty for entries of the legacy chain.
 type AuditRow struct {
-	Seq      int64  `db:"seq"`
-	Content  string `db:"content"`
-	PrevHash []byte `db:"prev_hash"`
-	Hash     []byte `db:"hash"`
+	Seq      int64          `db:"seq"`
+	Chain    sql.NullString `db:"chain"`
+	ChainSeq sql.NullInt64  `db:"chain_seq"`
+	Content  string         `db:"content"`
+	PrevHash []byte         `db:"prev_hash"`
+	Hash     []byte         `db:"hash"`
 }
 
-// AuditHead is the chain's signed summary.
+// AuditHead is the legacy chain's signed summary: the single chain every
+// entry joined before migration 008; frozen since.
 type AuditHead struct {
 	Count     int64  `db:"count"`
 	LastHash  []byte `db:"last_hash"`
 	Signature []byte `db:"signature"`
 }
 
-// LockAuditHead locks the head row for the rest of the transaction, creating
-// it on the very first append. Every audited action passes here, so appends
-// are strictly ordered.
-func (tx *Tx) LockAuditHead(ctx context.Context) (AuditHead, error) {
-	const sel = `SELECT count, last_hash, signature FROM audit_head WHERE id FOR UPDATE`
-	var h AuditHead
-	err := tx.GetContext(ctx, &h, sel)
+// ChainHead is one audit chain's signed summary: how many entries it has
+// and the last one's hash.
+type ChainHead struct {
+	Chain     string `db:"chain"`
+	Count     int64  `db:"count"`
+	LastHash  []byte `db:"last_hash"`
+	Signature []byte `db:"signature"`
+}
+
+// auditBatch is a transaction's audit work: the heads it holds and the
+// entries appended since the last write, written together in one statement.
+type auditBatch struct {
+	heads  map[string]ChainHead
+	staged []stagedEntry
+	// ctx is the context of the latest append, used by the write at Commit.
+	ctx context.Context
+}
+
+type stagedEntry struct {
+	content        string
+	prevHash, hash []byte
+}
+
+// knowHead records a head read under lock in this transaction.
+func (tx *Tx) knowHead(h ChainHead) {
+	if tx.audit.heads == nil {
+		tx.audit.heads = map[string]ChainHead{}
+	}
+	tx.audit.heads[h.Chain] = h
+}
+
+// LockChainHead returns chain's head, locked until the transaction ends:
+// the one already read under lock in this transaction (an application's,
+// by LockApplication), else read now, creating the chain on first use.
+func (tx *Tx) LockChainHead(ctx context.Context, chain string) (ChainHead, error) {
+	if h, ok := tx.audit.heads[chain]; ok {
+		return h, nil
+	}
+	const sel = `SELECT chain, count, last_hash, signature FROM audit_chains WHERE chain = $1 FOR UPDATE`
+	var h ChainHead
+	err := tx.GetContext(ctx, &h, sel, chain)
 	if errors.Is(err, sql.ErrNoRows) {
-		const ins = `INSERT INTO audit_head (count, last_hash, signature) VALUES (0, '', '') ON CONFLICT (id) DO NOTHING`
-		if _, err := tx.ExecContext(ctx, ins); err != nil {
-			return h, mapError("create audit head", err)
+		const ins = `INSERT INTO audit_chains (chain, count, last_hash, signature) VALUES ($1, 0, '', '') ON CONFLICT (chain) DO NOTHING`
+		if _, err := tx.ExecContext(ctx, ins, chain); err != nil {
+			return h, mapError("create audit chain", err)
 		}
-		err = tx.GetContext(ctx, &h, sel)
+		err = tx.GetContext(ctx, &h, sel, chain)
 	}
 	if err != nil {
-		return h, mapError("lock audit head", err)
+		return h, mapError("lock audit chain head", err)
 	}
+	tx.knowHead(h)
 	return h, nil
 }
 
-// AppendAudit stores an entry and moves the head to it, in the caller's
-// transaction (which holds the head lock).
-func (tx *Tx) AppendAudit(ctx context.Context, row AuditRow, head AuditHead) error {
-	const ins = `INSERT INTO audit_log (seq, content, prev_hash, hash) VALUES ($1, $2, $3, $4)`
-	if _, err := tx.ExecContext(ctx, ins, row.Seq, row.Content, row.PrevHash, row.Hash); err != nil {
-		return mapError("insert audit entry", err)
+// StageAudit appends an entry to its chain, whose head the caller locked,
+// and moves the head. The entries are written at Commit (or before the
+// transaction next reads the log), all in one statement.
+func (tx *Tx) StageAudit(ctx context.Context, content string, prevHash, hash []byte, head ChainHead) {
+	tx.audit.staged = append(tx.audit.staged, stagedEntry{content: content, prevHash: prevHash, hash: hash})
+	tx.knowHead(head)
+	tx.audit.ctx = ctx
+}
+
+// flushAudit writes the staged entries and the heads they moved: one
+// statement, however many entries and chains.
+func (tx *Tx) flushAudit() error {
+	b := &tx.audit
+	if len(b.staged) == 0 {
+		return nil
 	}
-	const upd = `UPDATE audit_head SET count = $1, last_hash = $2, signature = $3 WHERE id`
-	if _, err := tx.ExecContext(ctx, upd, head.Count, head.LastHash, head.Signature); err != nil {
-		return mapError("update audit head", err)
+	contents := make(pq.StringArray, len(b.staged))
+	prevs := make(pq.ByteaArray, len(b.staged))
+	hashes := make(pq.ByteaArray, len(b.staged))
+	for i, e := range b.staged {
+		contents[i], prevs[i], hashes[i] = e.content, e.prevHash, e.hash
+	}
+	var chains pq.StringArray
+	var counts pq.Int64Array
+	var lasts, sigs pq.ByteaArray
+	for _, h := range b.heads {
+		if h.Signature == nil {
+			continue // read, not moved
+		}
+		chains, counts = append(chains, h.Chain), append(counts, h.Count)
+		lasts, sigs = append(lasts, h.LastHash), append(sigs, h.Signature)
+	}
+	const q = `
+WITH entries AS (
+    INSERT INTO audit_log (content, prev_hash, hash)
+    SELECT content, prev_hash, hash FROM unnest($1::text[], $2::bytea[], $3::bytea[]) WITH ORDINALITY AS e(content, prev_hash, hash, n)
+    ORDER BY n
+)
+UPDATE audit_chains c SET count = h.count, last_hash = h.last_hash, signature = h.signature,
+    written_xid = pg_current_xact_id()
+FROM unnest($4::text[], $5::bigint[], $6::bytea[], $7::bytea[]) AS h(chain, count, last_hash, signature)
+WHERE c.chain = h.chain`
+	ctx := b.ctx
+	if _, err := tx.ExecContext(ctx, q, contents, prevs, hashes, chains, counts, lasts, sigs); err != nil {
+		return mapError("write audit entries", err)
+	}
+	b.staged = b.staged[:0]
+	for k, h := range b.heads {
+		h.Signature = nil
+		b.heads[k] = h
 	}
 	return nil
 }
 
-// AuditHeadNow reads the head without locking; ok is false before the first entry.
-func (tx *Tx) AuditHeadNow(ctx context.Context) (h AuditHead, ok bool, err error) {
+// LegacyHead reads the legacy chain's head; ok is false when there is none.
+func (tx *Tx) LegacyHead(ctx context.Context) (h AuditHead, ok bool, err error) {
 	err = tx.GetContext(ctx, &h, `SELECT count, last_hash, signature FROM audit_head WHERE id`)
 	if errors.Is(err, sql.ErrNoRows) {
 		return h, false, nil
@@ -71,10 +152,70 @@ func (tx *Tx) AuditHeadNow(ctx context.Context) (h AuditHead, ok bool, err error
 	return h, true, nil
 }
 
-// ScanAudit calls fn for every entry in seq order, streaming so that a
-// chain of millions of entries needs no more memory than one.
-func (tx *Tx) ScanAudit(ctx context.Context, fn func(AuditRow) error) error {
-	rows, err := tx.QueryxContext(ctx, `SELECT seq, content, prev_hash, hash FROM audit_log ORDER BY seq`)
+// ScanLegacyAudit calls fn for every entry of the legacy chain in seq
+// order, streaming so that a chain of millions needs the memory of one.
+func (tx *Tx) ScanLegacyAudit(ctx context.Context, fn func(AuditRow) error) error {
+	return scanAudit(ctx, tx, `SELECT seq, chain, chain_seq, content, prev_hash, hash FROM audit_log WHERE chain IS NULL ORDER BY seq`, fn)
+}
+
+// ChainEntry is an entry of a chain with the chain's head beside it; Row is
+// empty for a head whose entries are all gone, Head for entries whose head
+// is gone.
+type ChainEntry struct {
+	Row  AuditRow
+	Head ChainHead
+	// HasHead is false when the chain's head row is missing.
+	HasHead bool
+}
+
+// ScanChains calls fn for every entry of every chain, by chain and
+// position, each with its chain's head, and once for each head whose chain
+// has no entries; streamed.
+func (tx *Tx) ScanChains(ctx context.Context, fn func(ChainEntry) error) error {
+	const q = `
+SELECT l.seq, coalesce(l.chain, h.chain) AS chain, l.chain_seq, coalesce(l.content, '') AS content,
+    coalesce(l.prev_hash, '') AS prev_hash, coalesce(l.hash, '') AS hash,
+    h.chain IS NOT NULL AS has_head, coalesce(h.count, 0) AS head_count,
+    coalesce(h.last_hash, '') AS head_hash, coalesce(h.signature, '') AS head_signature
+FROM (SELECT * FROM audit_log WHERE chain IS NOT NULL) l
+FULL JOIN (SELECT * FROM audit_chains WHERE count > 0) h ON h.chain = l.chain
+ORDER BY 2, l.chain_seq`
+	rows, err := tx.QueryxContext(ctx, q)
+	if err != nil {
+		return mapError("scan audit chains", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r struct {
+			Seq           sql.NullInt64 `db:"seq"`
+			Chain         string        `db:"chain"`
+			ChainSeq      sql.NullInt64 `db:"chain_seq"`
+			Content       string        `db:"content"`
+			PrevHash      []byte        `db:"prev_hash"`
+			Hash          []byte        `db:"hash"`
+			HasHead       bool          `db:"has_head"`
+			HeadCount     int64         `db:"head_count"`
+			HeadHash      []byte        `db:"head_hash"`
+			HeadSignature []byte        `db:"head_signature"`
+		}
+		if err := rows.StructScan(&r); err != nil {
+			return mapError("scan audit chain entry", err)
+		}
+		e := ChainEntry{HasHead: r.HasHead,
+			Head: ChainHead{Chain: r.Chain, Count: r.HeadCount, LastHash: r.HeadHash, Signature: r.HeadSignature}}
+		if r.Seq.Valid {
+			e.Row = AuditRow{Seq: r.Seq.Int64, Chain: sql.NullString{String: r.Chain, Valid: true}, ChainSeq: r.ChainSeq,
+				Content: r.Content, PrevHash: r.PrevHash, Hash: r.Hash}
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return mapError("scan audit chains", rows.Err())
+}
+
+func scanAudit(ctx context.Context, tx *Tx, q string, fn func(AuditRow) error, args ...any) error {
+	rows, err := tx.QueryxContext(ctx, q, args...)
 	if err != nil {
 		return mapError("scan audit log", err)
 	}
@@ -95,6 +236,9 @@ func (tx *Tx) ScanAudit(ctx context.Context, fn func(AuditRow) error) error {
 // after the chain entry seq, other than the expert draws that a stage's
 // opening makes by itself.
 func (tx *Tx) ActedSince(ctx context.Context, appID string, seq int64) (bool, error) {
+	if err := tx.flushAudit(); err != nil {
+		return false, err
+	}
 	const q = `SELECT EXISTS (SELECT 1 FROM audit_log WHERE application_id = $1 AND seq > $2 AND kind <> 'review.draw')`
 	var acted bool
 	if err := tx.GetContext(ctx, &acted, q, appID, seq); err != nil {
@@ -149,7 +293,7 @@ func (db *DB) AuditEntries(ctx context.Context, f AuditQuery) ([]AuditRow, error
 			return nil, errs.E(errs.BadRequest, "编号格式不正确："+name, "malformed id: "+name).Field(name, "编号格式不正确", "malformed id")
 		}
 	}
-	q := `SELECT seq, content, prev_hash, hash FROM audit_log WHERE seq > $1`
+	q := `SELECT seq, chain, chain_seq, content, prev_hash, hash FROM audit_log WHERE seq > $1`
 	args := []any{f.AfterSeq}
 	add := func(cond string, v any) {
 		args = append(args, v)

@@ -26,8 +26,10 @@ func TestAppRoleCannotTouchTheTrail(t *testing.T) {
 
 	_, err = db.Exec(`INSERT INTO orgs (name, kind) VALUES ('能写业务表', 'enterprise')`)
 	require.NoError(t, err, "the app role does its ordinary work")
-	_, err = db.Exec(`INSERT INTO audit_head (count, last_hash, signature) VALUES (0, '', '')`)
-	require.NoError(t, err, "and may append")
+	_, err = db.Exec(`INSERT INTO audit_chains (chain, count, last_hash, signature) VALUES ('x', 0, '', '')`)
+	require.NoError(t, err, "and may start a chain")
+	_, err = db.Exec(`INSERT INTO audit_log (content, prev_hash, hash) VALUES ('{"chain":"x","chain_seq":1}', '', '')`)
+	require.NoError(t, err, "and append to it")
 
 	for _, q := range []string{
 		`DROP TABLE audit_log`,
@@ -38,6 +40,11 @@ func TestAppRoleCannotTouchTheTrail(t *testing.T) {
 		`DROP TABLE workflow_versions`,
 		`DELETE FROM workflow_versions`,
 		`DROP TRIGGER audit_log_append_only ON audit_log`,
+		`INSERT INTO audit_head (count, last_hash, signature) VALUES (0, '', '')`,
+		`DELETE FROM audit_chains`,
+		`DELETE FROM audit_seals`,
+		`UPDATE audit_seals SET content = ''`,
+		`DELETE FROM audit_seal_head`,
 	} {
 		_, err := db.Exec(q)
 		require.Error(t, err, q)

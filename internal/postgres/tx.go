@@ -16,6 +16,9 @@ type Tx struct {
 	*sqlx.Tx
 	jobs   *river.Client[*sql.Tx]
 	public *atomic.Pointer[[]string]
+	// audit holds the chain heads this transaction has read under lock and
+	// the entries it has appended but not yet written (see StageAudit).
+	audit auditBatch
 }
 
 // Begin starts a transaction.
@@ -37,8 +40,12 @@ func (db *DB) Snapshot(ctx context.Context) (*Tx, error) {
 	return &Tx{Tx: tx, jobs: db.jobs, public: db.public}, nil
 }
 
-// Commit ends the transaction, keeping its work.
+// Commit writes the audit entries the transaction appended, then ends it,
+// keeping its work.
 func (tx *Tx) Commit() error {
+	if err := tx.flushAudit(); err != nil {
+		return err
+	}
 	if err := tx.Tx.Commit(); err != nil {
 		return mapError("commit", err)
 	}

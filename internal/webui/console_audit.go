@@ -3,6 +3,7 @@ package webui
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -70,6 +71,23 @@ type verifyView struct {
 type problemRow struct {
 	audit.Problem
 	KindWord string
+	// Where names the entry, seal or application in the page's language.
+	Where string
+}
+
+// problemWhere is Problem.Where in Chinese, or as it is in English.
+func problemWhere(p audit.Problem, en bool) string {
+	switch {
+	case en:
+		return p.Where()
+	case p.ApplicationID != "":
+		return "申请 " + p.ApplicationID
+	case p.Chain != "":
+		return fmt.Sprintf("链 %s 第 %d 条", p.Chain, p.ChainSeq)
+	case p.Seal != 0:
+		return fmt.Sprintf("第 %d 次封存", p.Seal)
+	}
+	return fmt.Sprintf("旧链第 %d 条", p.Seq)
 }
 
 func (ui *UI) auditLog(c echo.Context) error { return ui.renderAudit(c, false) }
@@ -108,7 +126,7 @@ func (ui *UI) renderAudit(c echo.Context, verify bool) error {
 		}
 		v := &verifyView{Report: r, Took: time.Since(start).Round(time.Millisecond).String()}
 		for _, pr := range r.Problems {
-			v.Found = append(v.Found, problemRow{Problem: pr, KindWord: word(problemWords, pr.Kind, d.En)})
+			v.Found = append(v.Found, problemRow{Problem: pr, KindWord: word(problemWords, pr.Kind, d.En), Where: problemWhere(pr, d.En)})
 		}
 		p.Verify = v
 	}

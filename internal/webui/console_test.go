@@ -327,8 +327,9 @@ func TestConsole(t *testing.T) {
 	t.Run("verification finds tampering", func(t *testing.T) {
 		_, page := auditor.get("/audit/verify")
 		require.Contains(t, page, "校验通过")
-		var seq int64
-		require.NoError(t, s.db.Get(&seq, `SELECT min(seq) FROM audit_log WHERE kind = 'transition'`))
+		var seq, pos int64
+		var chain string
+		require.NoError(t, s.db.QueryRow(`SELECT seq, chain, chain_seq FROM audit_log WHERE kind = 'transition' ORDER BY seq LIMIT 1`).Scan(&seq, &chain, &pos))
 		for _, q := range []string{`ALTER TABLE audit_log DISABLE TRIGGER USER`,
 			`UPDATE audit_log SET content = replace(content, '"transition"', '"transition" ') WHERE seq = $1`,
 			`ALTER TABLE audit_log ENABLE TRIGGER USER`} {
@@ -341,7 +342,7 @@ func TestConsole(t *testing.T) {
 		}
 		_, page = admin.get("/audit/verify")
 		require.Contains(t, page, "发现问题")
-		require.Regexp(t, `<td class="num">`+strconv.FormatInt(seq, 10)+`</td><td>内容被改动`, page)
+		require.Contains(t, page, `<td class="mono">链 `+chain+` 第 `+strconv.FormatInt(pos, 10)+` 条</td><td>内容被改动`)
 	})
 
 	t.Run("the plan dashboard draws each indicator with its numbers", func(t *testing.T) {
