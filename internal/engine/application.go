@@ -507,7 +507,7 @@ func oversightOnly(scope []identity.Role) bool {
 // another organisation, a move to a state they may not see), they still get
 // the result of what they did, through no role, so with no actions.
 func readBack(ctx context.Context, tx *postgres.Tx, actor *identity.User, id string) (postgres.Application, error) {
-	app, err := tx.Application(ctx, actor, id)
+	app, err := tx.ApplicationWritten(ctx, actor, id)
 	if errs.CodeOf(err) == errs.NotFound {
 		return tx.Application(ctx, nil, id)
 	}

@@ -163,7 +163,7 @@ func (e *Engine) deadlineFor(s *workflow.State, at time.Time) *time.Time {
 	if s.Deadline == nil {
 		return nil
 	}
-	t := e.cal.EndOfWorkingDays(at, s.Deadline.WorkingDays)
+	t := e.cal.EndOfWorkingDays(at, s.Deadline.WorkingDays).Truncate(time.Microsecond)
 	return &t
 }
 

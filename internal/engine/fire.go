@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/looplab/fsm"
 
@@ -74,11 +75,15 @@ func (e *Engine) Fire(ctx context.Context, actor *identity.User, appID string, i
 		}
 	}
 
-	app, err := tx.LockApplication(ctx, actor, appID)
+	app, rows, err := tx.LockApplicationWithHistory(ctx, actor, appID)
 	if err != nil {
 		return FireResult{}, err
 	}
-	res, err := e.fire(ctx, tx, actor, app, in, fireOpts{})
+	hist, err := decodeHistory(rows)
+	if err != nil {
+		return FireResult{}, err
+	}
+	res, err := e.fire(ctx, tx, actor, app, in, fireOpts{hist: hist})
 	if err != nil {
 		return FireResult{}, err
 	}
@@ -253,7 +258,9 @@ func (e *Engine) fire(ctx context.Context, tx *postgres.Tx, actor *identity.User
 	if err := machine.Event(ctx, ev.Key); err != nil && !errors.As(err, new(fsm.NoTransitionError)) {
 		return FireResult{}, fmt.Errorf("move %s by %s: %w", app.ID, ev.Key, err)
 	}
-	now := e.Now()
+	// Stored to the microsecond, so the answer built from it equals what
+	// is read later.
+	now := e.Now().Truncate(time.Microsecond)
 	changed := to.Key != app.State
 	change := postgres.ApplicationChange{ID: app.ID, Version: app.Version, State: to.Key, StateChanged: changed, Data: data,
 		Submitted: app.SubmittedAt != nil || to.Key != def.Initial, WorkflowVersion: app.WorkflowVersion, PartyOrgID: party, At: now}
@@ -319,25 +326,20 @@ func (e *Engine) fire(ctx context.Context, tx *postgres.Tx, actor *identity.User
 			return FireResult{}, err
 		}
 	}
-	effect := map[string]any{"workflow": app.Workflow, "event": ev.Key, "from": app.State, "to": to.Key, "seq": entry.AppSeq}
-	if actor != nil {
-		effect["actor_id"] = actor.ID
-	}
-	if err := tx.QueueEffect(ctx, "transition", app.ID, effect); err != nil {
-		return FireResult{}, err
-	}
-	updated, err := readBack(ctx, tx, actor, app.ID)
-	if err != nil {
-		return FireResult{}, err
-	}
-	// The history the next actions are judged on is the one read under the
-	// lock plus this step; no second read.
-	view, err := e.view(ctx, actor, updated, def, knownHistory(append(hist, audit.Recorded{Entry: entry})))
-	if err != nil {
-		return FireResult{}, err
+	// A transition's side effect is the applicant's notification; a move
+	// that tells them nothing (their own submission, say) queues no job.
+	if workflow.ApplicantNews(from, to) != workflow.NewsNone {
+		effect := map[string]any{"workflow": app.Workflow, "event": ev.Key, "from": app.State, "to": to.Key, "seq": entry.AppSeq}
+		if actor != nil {
+			effect["actor_id"] = actor.ID
+		}
+		if err := tx.QueueEffect(ctx, "transition", app.ID, effect); err != nil {
+			return FireResult{}, err
+		}
 	}
 	// The entries join the application's chain, whose head was locked with
-	// the application; they are written with the commit, in one statement.
+	// the application; they are written by the statement that reads the
+	// application back.
 	for _, b := range opts.before {
 		if _, err := e.chain.Append(ctx, tx, b); err != nil {
 			return FireResult{}, err
@@ -351,6 +353,26 @@ func (e *Engine) fire(ctx context.Context, tx *postgres.Tx, actor *identity.User
 		if _, err := e.chain.Append(ctx, tx, a); err != nil {
 			return FireResult{}, err
 		}
+	}
+	// The application as it is now is what was read under the lock and
+	// what this step changed; only the caller's roles on it are read again
+	// (a reviewer may no longer see it), with the entries' write.
+	updated := app
+	updated.State, updated.Data, updated.PartyOrgID, updated.Version, updated.Updated = to.Key, data, party, app.Version+1, now
+	if change.Submitted && updated.SubmittedAt == nil {
+		updated.SubmittedAt = &now
+	}
+	if changed {
+		updated.StateEnteredAt, updated.Deadline = now, change.Deadline
+	}
+	if updated.ScopeRoles, err = tx.ScopeWritten(ctx, actor, app.ID); err != nil {
+		return FireResult{}, err
+	}
+	// The history the next actions are judged on is the one read under the
+	// lock plus this step; no second read.
+	view, err := e.view(ctx, actor, updated, def, knownHistory(append(hist, rec)))
+	if err != nil {
+		return FireResult{}, err
 	}
 	if ev.ParentEvent != "" || ev.ChildrenEvent != "" {
 		if err := e.cascade(ctx, tx, app, ev, comment); err != nil {

@@ -93,12 +93,12 @@ func (s *Service) transition(ctx context.Context, tx *postgres.Tx, ef postgres.E
 		return nil, nil // a recall, a migration, or a version that renamed things
 	}
 	key := "transition:" + ef.ApplicationID + ":" + seq
-	switch {
-	case toSt.Kind == workflow.KindEdit && fromSt.Kind != workflow.KindEdit:
-		return tx.NotifyApplicant(ctx, ef.ApplicationID, "returned", "您的申请「%s」已退回修改，请查看并回答问题",
+	switch workflow.ApplicantNews(fromSt, toSt) {
+	case workflow.NewsReturned:
+		return tx.NotifyApplicant(ctx, ef.ApplicationID, workflow.NewsReturned, "您的申请「%s」已退回修改，请查看并回答问题",
 			"Your application \"%s\" was returned for changes: see the questions", key, now)
-	case fromSt.Kind == workflow.KindReview:
-		return tx.NotifyApplicant(ctx, ef.ApplicationID, "decision",
+	case workflow.NewsDecision:
+		return tx.NotifyApplicant(ctx, ef.ApplicationID, workflow.NewsDecision,
 			"您的申请「%s」："+fromSt.Title.Zh+"环节结论为“"+ev.Title.Zh+"”",
 			"Your application \"%s\": "+fromSt.Title.En+" decided \""+ev.Title.En+"\"", key, now)
 	}

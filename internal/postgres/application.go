@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -71,6 +73,11 @@ type applicationRow struct {
 	// LockApplication.
 	ChainCount sql.NullInt64 `db:"chain_count"`
 	ChainHash  []byte        `db:"chain_hash"`
+	// Its transitions and the chain position they were read at.
+	HistSeqs     pq.Int64Array  `db:"hist_seqs"`
+	HistContents pq.StringArray `db:"hist_contents"`
+	HistHashes   pq.ByteaArray  `db:"hist_hashes"`
+	HistLast     sql.NullInt64  `db:"hist_last"`
 }
 
 func toApplication(r applicationRow) (Application, error) {
@@ -88,10 +95,16 @@ func toApplication(r applicationRow) (Application, error) {
 	if err := json.Unmarshal(r.Data, &a.Data); err != nil {
 		return a, fmt.Errorf("decode data of %s: %w", r.ID, err)
 	}
-	for _, s := range r.ScopeRoles {
-		a.ScopeRoles = append(a.ScopeRoles, identity.Role(s))
-	}
+	a.ScopeRoles = toRoles(r.ScopeRoles)
 	return a, nil
+}
+
+func toRoles(names []string) []identity.Role {
+	var out []identity.Role
+	for _, s := range names {
+		out = append(out, identity.Role(s))
+	}
+	return out
 }
 
 // Visibility, enforced in the queries themselves: each role reaches the
@@ -156,49 +169,91 @@ func publicStates(p *atomic.Pointer[[]string]) []string {
 }
 
 // scopeSQL returns the viewer's scope_roles expression and visibility
-// predicate, adding the viewer's org to args. A nil viewer is the system:
-// it sees everything through no role.
+// predicate, adding the viewer's org and id to args as its conditions use
+// them. A nil viewer is the system: it sees everything through no role.
+// The SQL depends only on which rules hold and where the arguments start,
+// so it is built once per shape and kept (every request asks).
 func scopeSQL(viewer *identity.User, public []string, args *[]any) (scope, visible string) {
 	if viewer == nil {
 		return "ARRAY[]::text[]", "true"
 	}
+	key := scopeKey{pos: len(*args), individual: viewer.Individual, public: len(public) > 0}
+	for i, r := range scopeRules {
+		if viewer.Has(r.role) || r.role == identity.Party && slices.ContainsFunc(partyRoles, viewer.Has) {
+			key.rules |= 1 << i
+		}
+	}
+	shape, ok := scopeShapes.Load(key)
+	if !ok {
+		shape, _ = scopeShapes.LoadOrStore(key, newScopeShape(key))
+	}
+	sh := shape.(scopeShape)
+	for _, b := range sh.binds {
+		v := viewer.OrgID
+		if b == 1 {
+			v = viewer.ID
+		}
+		*args = append(*args, v)
+	}
+	if key.public {
+		*args = append(*args, pq.StringArray(public))
+	}
+	return sh.scope, sh.visible
+}
+
+// scopeKey is what the SQL of a viewer's scope depends on.
+type scopeKey struct {
+	pos        int    // arguments before the scope's
+	rules      uint16 // bit i: scopeRules[i] holds
+	individual bool
+	public     bool
+}
+
+// scopeShape is the SQL of one scopeKey and the viewer values it binds, in
+// order (0: org, 1: id).
+type scopeShape struct {
+	scope, visible string
+	binds          []int
+}
+
+var scopeShapes sync.Map // scopeKey → scopeShape
+
+func newScopeShape(k scopeKey) scopeShape {
+	var sh scopeShape
 	var cases, conds []string
-	for _, r := range scopeRules {
-		holds := viewer.Has(r.role) || r.role == identity.Party && slices.ContainsFunc(partyRoles, viewer.Has)
-		if !holds {
+	n := k.pos
+	for i, r := range scopeRules {
+		if k.rules&(1<<i) == 0 {
 			continue
 		}
 		cond := r.cond
-		if viewer.Individual && r.individual != "" {
+		if k.individual && r.individual != "" {
 			cond = r.individual
 		}
-		cond = bindViewer(cond, viewer, args)
+		for b := range 2 {
+			ph := fmt.Sprintf("%%[%d]s", b+1)
+			if strings.Contains(cond, ph) {
+				n++
+				sh.binds = append(sh.binds, b)
+				cond = strings.ReplaceAll(cond, ph, fmt.Sprintf("$%d::uuid", n))
+			}
+		}
 		cases = append(cases, fmt.Sprintf("CASE WHEN %s THEN '%s' END", cond, r.role))
 		conds = append(conds, "("+cond+")")
 	}
-	if len(public) > 0 {
-		*args = append(*args, pq.StringArray(public))
-		cond := fmt.Sprintf("(a.workflow || ':' || a.state) = ANY ($%d)", len(*args))
+	if k.public {
+		n++
+		cond := fmt.Sprintf("(a.workflow || ':' || a.state) = ANY ($%d)", n)
 		cases = append(cases, fmt.Sprintf("CASE WHEN %s THEN '%s' END", cond, Public))
 		conds = append(conds, "("+cond+")")
 	}
 	if len(conds) == 0 {
-		return "ARRAY[]::text[]", "false"
+		sh.scope, sh.visible = "ARRAY[]::text[]", "false"
+		return sh
 	}
-	return "array_remove(ARRAY[" + strings.Join(cases, ", ") + "]::text[], NULL)", "(" + strings.Join(conds, " OR ") + ")"
-}
-
-// bindViewer fills the viewer placeholders of a scope condition with query
-// parameters, adding only those the condition uses.
-func bindViewer(cond string, viewer *identity.User, args *[]any) string {
-	for i, v := range []string{viewer.OrgID, viewer.ID} {
-		ph := fmt.Sprintf("%%[%d]s", i+1)
-		if strings.Contains(cond, ph) {
-			*args = append(*args, v)
-			cond = strings.ReplaceAll(cond, ph, fmt.Sprintf("$%d::uuid", len(*args)))
-		}
-	}
-	return cond
+	sh.scope = "array_remove(ARRAY[" + strings.Join(cases, ", ") + "]::text[], NULL)"
+	sh.visible = "(" + strings.Join(conds, " OR ") + ")"
+	return sh
 }
 
 const applicationColumns = `
@@ -211,58 +266,152 @@ FROM applications a
 JOIN orgs o ON o.id = a.org_id
 JOIN users u ON u.id = a.applicant_id`
 
-// lock is "" (none), "UPDATE" or "SHARE".
-func getApplication(ctx context.Context, q sqlx.QueryerContext, public []string, viewer *identity.User, id string, lock string) (Application, error) {
+// appRead says how getApplication reads an application and what else the
+// same statement does.
+type appRead struct {
+	// lock is "" (none), "UPDATE" or "SHARE". UPDATE also locks the
+	// application's audit chain head and reads its history.
+	lock string
+	// with is a WITH clause of data-modifying statements run by the same
+	// statement (the transaction's audit entries), its arguments withArgs
+	// numbered from $1.
+	with     string
+	withArgs []any
+}
+
+func getApplication(ctx context.Context, q sqlx.QueryerContext, public []string, viewer *identity.User, id string, how appRead) (Application, []AuditRow, error) {
 	if !isUUID(id) {
-		return Application{}, fmt.Errorf("application %q: %w", id, errs.ErrNotFound)
+		return Application{}, nil, fmt.Errorf("application %q: %w", id, errs.ErrNotFound)
 	}
-	args := []any{id}
+	args := append(how.withArgs, id)
+	idParam := "$" + strconv.Itoa(len(args))
 	scope, visible := scopeSQL(viewer, public, &args)
-	query := `SELECT ` + applicationColumns + `, ` + scope + ` AS scope_roles `
-	switch lock {
+	query := how.with + ` SELECT ` + applicationColumns + `, ` + scope + ` AS scope_roles `
+	where := ` WHERE a.id = ` + idParam + ` AND ` + visible
+	switch how.lock {
 	case "UPDATE":
 		// The application's chain head is locked with it: under the row
 		// lock a concurrent writer's commit is re-read for both rows, so
-		// the head is never older than the application.
-		query += `, ch.count AS chain_count, ch.last_hash AS chain_hash ` + applicationFrom +
-			` JOIN audit_chains ch ON ch.chain = a.id::text WHERE a.id = $1 AND ` + visible + ` FOR UPDATE OF a, ch`
+		// the head is never older than the application. The history comes
+		// in the same statement; it is read as of the statement's start,
+		// so when a writer committed before the lock was granted, its
+		// entries are missing and the chain's position says so (history()).
+		query += `, ch.count AS chain_count, ch.last_hash AS chain_hash,
+    h.seqs AS hist_seqs, h.contents AS hist_contents, h.hashes AS hist_hashes, h.last AS hist_last ` + applicationFrom + `
+JOIN audit_chains ch ON ch.chain = a.id::text
+CROSS JOIN LATERAL (
+    SELECT array_agg(l.seq ORDER BY l.app_seq) FILTER (WHERE l.kind = 'transition') AS seqs,
+        array_agg(l.content ORDER BY l.app_seq) FILTER (WHERE l.kind = 'transition') AS contents,
+        array_agg(l.hash ORDER BY l.app_seq) FILTER (WHERE l.kind = 'transition') AS hashes,
+        coalesce(max(l.chain_seq), 0) AS last
+    FROM audit_log l WHERE l.application_id = a.id
+) h` + where + ` FOR UPDATE OF a, ch`
 	case "SHARE":
-		query += applicationFrom + ` WHERE a.id = $1 AND ` + visible + ` FOR SHARE OF a`
+		query += applicationFrom + where + ` FOR SHARE OF a`
 	default:
-		query += applicationFrom + ` WHERE a.id = $1 AND ` + visible
+		query += applicationFrom + where
 	}
 	var r applicationRow
 	if err := sqlx.GetContext(ctx, q, &r, query, args...); err != nil {
-		return Application{}, mapError("get application", err)
+		return Application{}, nil, mapError("get application", err)
 	}
-	if tx, ok := q.(*Tx); ok && r.ChainCount.Valid {
-		tx.knowHead(ChainHead{Chain: r.ID, Count: r.ChainCount.Int64, LastHash: r.ChainHash})
+	app, err := toApplication(r)
+	if err != nil || how.lock != "UPDATE" {
+		return app, nil, err
 	}
-	return toApplication(r)
+	tx := q.(*Tx)
+	tx.knowHead(ChainHead{Chain: r.ID, Count: r.ChainCount.Int64, LastHash: r.ChainHash})
+	if r.HistLast.Int64 != r.ChainCount.Int64 {
+		return app, nil, nil // read before a concurrent writer's commit
+	}
+	hist := make([]AuditRow, len(r.HistSeqs))
+	for i := range hist {
+		hist[i] = AuditRow{Seq: r.HistSeqs[i], Content: r.HistContents[i], Hash: r.HistHashes[i]}
+	}
+	return app, hist, nil
 }
 
 // Application reads one application as viewer sees it; not found when it is
 // not theirs to see.
 func (db *DB) Application(ctx context.Context, viewer *identity.User, id string) (Application, error) {
-	return getApplication(ctx, db, publicStates(db.public), viewer, id, "")
+	app, _, err := getApplication(ctx, db, publicStates(db.public), viewer, id, appRead{})
+	return app, err
 }
 
 // Application reads one application inside the transaction, without a lock.
 func (tx *Tx) Application(ctx context.Context, viewer *identity.User, id string) (Application, error) {
-	return getApplication(ctx, tx, publicStates(tx.public), viewer, id, "")
+	app, _, err := getApplication(ctx, tx, publicStates(tx.public), viewer, id, appRead{})
+	return app, err
+}
+
+// ApplicationWritten reads an application inside the transaction after
+// changing it, and writes the audit entries appended so far in the same
+// statement.
+func (tx *Tx) ApplicationWritten(ctx context.Context, viewer *identity.User, id string) (Application, error) {
+	with, args := tx.auditWrite()
+	if with == "" {
+		return tx.Application(ctx, viewer, id)
+	}
+	app, _, err := getApplication(ctx, tx, publicStates(tx.public), viewer, id, appRead{with: with, withArgs: args})
+	tx.audit.written()
+	return app, err
+}
+
+// ScopeWritten writes the audit entries appended so far and, in the same
+// statement, reads viewer's roles on an application the transaction has
+// just changed (what it changed, the caller knows): empty when viewer may
+// no longer see it.
+func (tx *Tx) ScopeWritten(ctx context.Context, viewer *identity.User, id string) ([]identity.Role, error) {
+	with, args := tx.auditWrite()
+	if with == "" {
+		with = "WITH nothing AS (SELECT)"
+	}
+	args = append(args, id)
+	idParam := "$" + strconv.Itoa(len(args))
+	scope, visible := scopeSQL(viewer, publicStates(tx.public), &args)
+	// Read as a subquery, so that the entries are written when the viewer
+	// sees nothing too.
+	q := with + ` SELECT (SELECT ` + scope + applicationFrom + ` WHERE a.id = ` + idParam + ` AND ` + visible + `) AS scope`
+	var roles pq.StringArray
+	if err := tx.GetContext(ctx, &roles, q, args...); err != nil {
+		return nil, mapError("read back application", err)
+	}
+	tx.audit.written()
+	return toRoles(roles), nil
 }
 
 // LockApplication reads an application and locks its row until the
 // transaction ends: concurrent changes to one application queue here.
 func (tx *Tx) LockApplication(ctx context.Context, viewer *identity.User, id string) (Application, error) {
-	return getApplication(ctx, tx, publicStates(tx.public), viewer, id, "UPDATE")
+	app, _, err := getApplication(ctx, tx, publicStates(tx.public), viewer, id, appRead{lock: "UPDATE"})
+	return app, err
+}
+
+// LockApplicationWithHistory is LockApplication that also reads the
+// application's history (its transitions, oldest first) in the same
+// statement, without the actors' names.
+func (tx *Tx) LockApplicationWithHistory(ctx context.Context, viewer *identity.User, id string) (Application, []HistoryRow, error) {
+	app, hist, err := getApplication(ctx, tx, publicStates(tx.public), viewer, id, appRead{lock: "UPDATE"})
+	if err != nil {
+		return app, nil, err
+	}
+	if hist == nil {
+		rows, err := tx.History(ctx, id)
+		return app, rows, err
+	}
+	rows := make([]HistoryRow, len(hist))
+	for i, h := range hist {
+		rows[i] = HistoryRow{AuditRow: h, ApplicationID: id}
+	}
+	return app, rows, nil
 }
 
 // ShareApplication reads an application and holds a share lock on it until
 // the transaction ends: it cannot change meanwhile (a challenge cannot close
 // under an application being submitted to it), though others may read it.
 func (tx *Tx) ShareApplication(ctx context.Context, viewer *identity.User, id string) (Application, error) {
-	return getApplication(ctx, tx, publicStates(tx.public), viewer, id, "SHARE")
+	app, _, err := getApplication(ctx, tx, publicStates(tx.public), viewer, id, appRead{lock: "SHARE"})
+	return app, err
 }
 
 // NewApplication is what creating an application stores.
@@ -302,7 +451,7 @@ WITH a AS (
 )
 SELECT id FROM a`
 	var id string
-	err = tx.GetContext(ctx, &id, q, n.Workflow, n.WorkflowVersion, n.State, data, n.OrgID, n.ApplicantID,
+	err = tx.GetContext(ctx, &id, q, n.Workflow, n.WorkflowVersion, n.State, string(data), n.OrgID, n.ApplicantID,
 		nullString(n.ParentID), submitted, n.At, n.Deadline, nullString(n.PartyOrgID))
 	if err != nil {
 		return "", mapError("insert application", err)
@@ -333,7 +482,12 @@ func (tx *Tx) UpdateApplication(ctx context.Context, c ApplicationChange) error 
 	if err != nil {
 		return fmt.Errorf("encode data: %w", err)
 	}
+	// Leaving a state ends its timers, in the same statement; entering the
+	// next state schedules its own (ReplaceTimers).
 	const q = `
+WITH ended AS (
+    UPDATE timers SET done_at = $5 WHERE $7 AND application_id = $1 AND done_at IS NULL
+)
 UPDATE applications SET
     state = $3, data = $4, version = version + 1, updated_at = $5,
     submitted_at = CASE WHEN $6 THEN coalesce(submitted_at, $5) ELSE submitted_at END,
@@ -341,13 +495,16 @@ UPDATE applications SET
     deadline = CASE WHEN $7 THEN $8 ELSE deadline END,
     workflow_version = $9, party_org_id = $10
 WHERE id = $1 AND version = $2`
-	res, err := tx.ExecContext(ctx, q, c.ID, c.Version, c.State, data, c.At, c.Submitted, c.StateChanged, c.Deadline,
+	res, err := tx.ExecContext(ctx, q, c.ID, c.Version, c.State, string(data), c.At, c.Submitted, c.StateChanged, c.Deadline,
 		c.WorkflowVersion, nullString(c.PartyOrgID))
 	if err != nil {
 		return mapError("update application", err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
 		return fmt.Errorf("update application %s: %w", c.ID, errs.ErrConflict)
+	}
+	if c.StateChanged {
+		tx.timersEnded = c.ID
 	}
 	return nil
 }

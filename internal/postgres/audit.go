@@ -4,10 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
-
-	"github.com/lib/pq"
 
 	"github.com/sciflow/sciflow/internal/errs"
 )
@@ -90,6 +91,9 @@ func (tx *Tx) LockChainHead(ctx context.Context, chain string) (ChainHead, error
 // and moves the head. The entries are written at Commit (or before the
 // transaction next reads the log), all in one statement.
 func (tx *Tx) StageAudit(ctx context.Context, content string, prevHash, hash []byte, head ChainHead) {
+	if prevHash == nil {
+		prevHash = []byte{} // a chain's first entry follows nothing, which is not NULL
+	}
 	tx.audit.staged = append(tx.audit.staged, stagedEntry{content: content, prevHash: prevHash, hash: hash})
 	tx.knowHead(head)
 	tx.audit.ctx = ctx
@@ -98,46 +102,86 @@ func (tx *Tx) StageAudit(ctx context.Context, content string, prevHash, hash []b
 // flushAudit writes the staged entries and the heads they moved: one
 // statement, however many entries and chains.
 func (tx *Tx) flushAudit() error {
-	b := &tx.audit
-	if len(b.staged) == 0 {
+	with, args := tx.auditWrite()
+	if with == "" {
 		return nil
 	}
-	contents := make(pq.StringArray, len(b.staged))
-	prevs := make(pq.ByteaArray, len(b.staged))
-	hashes := make(pq.ByteaArray, len(b.staged))
-	for i, e := range b.staged {
-		contents[i], prevs[i], hashes[i] = e.content, e.prevHash, e.hash
-	}
-	var chains pq.StringArray
-	var counts pq.Int64Array
-	var lasts, sigs pq.ByteaArray
-	for _, h := range b.heads {
-		if h.Signature == nil {
-			continue // read, not moved
-		}
-		chains, counts = append(chains, h.Chain), append(counts, h.Count)
-		lasts, sigs = append(lasts, h.LastHash), append(sigs, h.Signature)
-	}
-	const q = `
-WITH entries AS (
-    INSERT INTO audit_log (content, prev_hash, hash)
-    SELECT content, prev_hash, hash FROM unnest($1::text[], $2::bytea[], $3::bytea[]) WITH ORDINALITY AS e(content, prev_hash, hash, n)
-    ORDER BY n
-)
-UPDATE audit_chains c SET count = h.count, last_hash = h.last_hash, signature = h.signature,
-    written_xid = pg_current_xact_id()
-FROM unnest($4::text[], $5::bigint[], $6::bytea[], $7::bytea[]) AS h(chain, count, last_hash, signature)
-WHERE c.chain = h.chain`
-	ctx := b.ctx
-	if _, err := tx.ExecContext(ctx, q, contents, prevs, hashes, chains, counts, lasts, sigs); err != nil {
+	if _, err := tx.ExecContext(tx.audit.ctx, with+` SELECT 1`, args...); err != nil {
 		return mapError("write audit entries", err)
 	}
+	tx.audit.written()
+	return nil
+}
+
+// auditWrite is the WITH clause that writes the staged entries and moves
+// their chains' heads, with its arguments (from $1), for a statement of its
+// own or to lead another; "" when nothing is staged. Plain VALUES lists, not
+// arrays: hashes then travel as bytes, and the text for a count of entries
+// and heads is built once.
+func (tx *Tx) auditWrite() (string, []any) {
+	b := &tx.audit
+	if len(b.staged) == 0 {
+		return "", nil
+	}
+	moved := 0
+	for _, h := range b.heads {
+		if h.Signature != nil {
+			moved++
+		}
+	}
+	args := make([]any, 0, 3*len(b.staged)+4*moved)
+	for _, e := range b.staged {
+		args = append(args, e.content, e.prevHash, e.hash)
+	}
+	for _, h := range b.heads {
+		if h.Signature != nil { // else read, not moved
+			args = append(args, h.Chain, h.Count, h.LastHash, h.Signature)
+		}
+	}
+	return auditWriteSQL(len(b.staged), moved), args
+}
+
+type auditWriteShape struct{ entries, heads int }
+
+var auditWriteSQLs sync.Map // auditWriteShape → string
+
+func auditWriteSQL(entries, heads int) string {
+	k := auditWriteShape{entries, heads}
+	if q, ok := auditWriteSQLs.Load(k); ok {
+		return q.(string)
+	}
+	var q strings.Builder
+	q.WriteString("\nWITH audit_entries AS (\n    INSERT INTO audit_log (content, prev_hash, hash) VALUES ")
+	n := 0
+	for i := range entries {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		fmt.Fprintf(&q, "($%d, $%d::bytea, $%d::bytea)", n+1, n+2, n+3)
+		n += 3
+	}
+	q.WriteString("\n), audit_heads AS (\n    UPDATE audit_chains c SET count = h.count, last_hash = h.last_hash, signature = h.signature,\n" +
+		"        written_xid = pg_current_xact_id()\n    FROM (VALUES ")
+	for i := range heads {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		fmt.Fprintf(&q, "($%d::text, $%d::bigint, $%d::bytea, $%d::bytea)", n+1, n+2, n+3, n+4)
+		n += 4
+	}
+	q.WriteString(") AS h(chain, count, last_hash, signature)\n    WHERE c.chain = h.chain\n)")
+	auditWriteSQLs.Store(k, q.String())
+	return q.String()
+}
+
+// written forgets the staged entries once a statement has written them;
+// the heads stay known, as moved.
+func (b *auditBatch) written() {
 	b.staged = b.staged[:0]
 	for k, h := range b.heads {
 		h.Signature = nil
 		b.heads[k] = h
 	}
-	return nil
 }
 
 // LegacyHead reads the legacy chain's head; ok is false when there is none.

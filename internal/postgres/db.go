@@ -34,6 +34,13 @@ type DB struct {
 // Open connects to dsn and waits (up to the context's deadline) for the
 // server to answer, so that a database still starting up is not an error.
 func Open(ctx context.Context, dsn string) (*DB, error) {
+	// One round trip per statement: parse, bind and execute go together
+	// instead of a describe first. []byte arguments then travel in binary,
+	// which is right for bytea; JSON goes as a string.
+	dsn, err := WithParam(dsn, "binary_parameters", "yes")
+	if err != nil {
+		return nil, err
+	}
 	connector, err := pq.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("database address: %w", err)

@@ -14,6 +14,9 @@ import (
 // transaction of the move that enters the state.
 func (tx *Tx) ReplaceTimers(ctx context.Context, appID, state, event string, due *time.Time, at time.Time) error {
 	if due == nil {
+		if tx.timersEnded == appID {
+			return nil // by the move that left the previous state
+		}
 		const end = `UPDATE timers SET done_at = $2 WHERE application_id = $1 AND done_at IS NULL`
 		if _, err := tx.ExecContext(ctx, end, appID, at); err != nil {
 			return mapError("end timers", err)
@@ -105,7 +108,7 @@ func (tx *Tx) IdempotentAnswer(ctx context.Context, userID, key string) (a Idemp
 // SaveIdempotentAnswer stores the answer to (user, key) with the request it answered.
 func (tx *Tx) SaveIdempotentAnswer(ctx context.Context, userID, key, requestHash string, response []byte) error {
 	const q = `INSERT INTO idempotency_keys (user_id, key, request_hash, response) VALUES ($1, $2, $3, $4)`
-	if _, err := tx.ExecContext(ctx, q, userID, key, requestHash, response); err != nil {
+	if _, err := tx.ExecContext(ctx, q, userID, key, requestHash, string(response)); err != nil {
 		return mapError("save idempotency key", err)
 	}
 	return nil

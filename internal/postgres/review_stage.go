@@ -111,7 +111,7 @@ FROM s WHERE t.stage_id = s.id AND t.status IN ('waiting', 'open')`
 	if c.Decided {
 		version = c.ResultVersion
 	}
-	if _, err := tx.ExecContext(ctx, q, appID, c.At, c.Outcome, c.Decided, version, summary, reason); err != nil {
+	if _, err := tx.ExecContext(ctx, q, appID, c.At, c.Outcome, c.Decided, version, string(summary), reason); err != nil {
 		return mapError("close review stage", err)
 	}
 	return nil

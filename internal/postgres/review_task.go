@@ -196,13 +196,13 @@ func (tx *Tx) TaskApplication(ctx context.Context, taskID, userID string) (appID
 
 // SaveTask writes what changed in a task: its status and decision.
 func (tx *Tx) SaveTask(ctx context.Context, t ReviewTask) error {
-	var scores []byte
+	var scores any // NULL without scores
 	if t.Scores != nil {
 		raw, err := json.Marshal(t.Scores)
 		if err != nil {
 			return fmt.Errorf("encode scores: %w", err)
 		}
-		scores = raw
+		scores = string(raw)
 	}
 	const q = `
 UPDATE review_tasks SET status = $2, decision = $3, scores = $4, total = $5, comment = $6, reason = $7,

@@ -19,6 +19,10 @@ type Tx struct {
 	// audit holds the chain heads this transaction has read under lock and
 	// the entries it has appended but not yet written (see StageAudit).
 	audit auditBatch
+	// timersEnded is the application whose timers the last move in this
+	// transaction ended (UpdateApplication), so that entering a state
+	// without a timer need not end them again.
+	timersEnded string
 }
 
 // Begin starts a transaction.

@@ -65,7 +65,7 @@ func (tx *Tx) EnsureWorkflowVersion(ctx context.Context, key, hash string, sourc
 INSERT INTO workflow_versions (key, version, hash, source)
 SELECT $1, coalesce(max(version), 0) + 1, $2, $3 FROM workflow_versions WHERE key = $1
 RETURNING version`
-	if err := tx.GetContext(ctx, &version, ins, key, hash, raw); err != nil {
+	if err := tx.GetContext(ctx, &version, ins, key, hash, string(raw)); err != nil {
 		return 0, false, mapError("insert workflow version", err)
 	}
 	return version, true, nil

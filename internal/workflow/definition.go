@@ -261,6 +261,28 @@ func (e *Event) MayFire(roles []identity.Role) bool {
 	return false
 }
 
+// What a move tells the applicant (ApplicantNews).
+const (
+	NewsNone     = ""
+	NewsReturned = "returned" // back in their hands to change
+	NewsDecision = "decision" // a review stage decided
+)
+
+// ApplicantNews says what a move from one state to another tells the
+// applicant: that the application is back with them, that a review stage
+// decided, or nothing (what they did themselves, a move between phases).
+func ApplicantNews(from, to *State) string {
+	switch {
+	case from == nil || to == nil:
+		return NewsNone
+	case to.Kind == KindEdit && from.Kind != KindEdit:
+		return NewsReturned
+	case from.Kind == KindReview:
+		return NewsDecision
+	}
+	return NewsNone
+}
+
 // MayEdit reports whether any of roles may change data in s.
 func (s *State) MayEdit(roles []identity.Role) bool {
 	for _, r := range roles {
