@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sciflow/sciflow/internal/audit"
@@ -41,16 +42,15 @@ type Service struct {
 	// Now is the clock; tests move it.
 	Now func() time.Time
 	// dummyHash is checked against when the user does not exist, so that an
-	// unknown name takes as long as a wrong password.
-	dummyHash string
+	// unknown name takes as long as a wrong password. Made on first need:
+	// hashing costs 64 MiB, which no process should hold from its start
+	// (every CLI command makes a Service).
+	dummyHash func() (string, error)
 }
 
 // NewService makes the sign-in service; secret keys the token hashes.
 func NewService(db *postgres.DB, chain *audit.Chain, secret string) (*Service, error) {
-	dummy, err := HashPassword("no such user, no such password")
-	if err != nil {
-		return nil, err
-	}
+	dummy := sync.OnceValues(func() (string, error) { return HashPassword("no such user, no such password") })
 	return &Service{db: db, chain: chain, secret: []byte(secret), Now: time.Now, dummyHash: dummy}, nil
 }
 
@@ -89,9 +89,11 @@ func (s *Service) login(ctx context.Context, username, password, address string,
 	if err != nil && errs.CodeOf(err) != errs.NotFound {
 		return "", identity.User{}, err
 	}
-	hash := s.dummyHash
+	var hash string
 	if found {
 		hash = cred.PasswordHash
+	} else if hash, err = s.dummyHash(); err != nil {
+		return "", identity.User{}, err
 	}
 	ok, err := CheckPassword(hash, password)
 	if err != nil {

@@ -98,6 +98,20 @@ func isWorkingDay(overrides map[date]bool, t time.Time) bool {
 	if working, ok := overrides[d]; ok {
 		return working
 	}
+	if working, ok := national.Load(d); ok {
+		return working.(bool)
+	}
+	working := nationalWorkingDay(d, t)
+	national.Store(d, working)
+	return working
+}
+
+// national keeps the national table's answer by day: looking a day up in
+// it is costly (every deadline walks several days) and the table never
+// changes while the process runs.
+var national sync.Map // date → bool
+
+func nationalWorkingDay(d date, t time.Time) bool {
 	if h := HolidayUtil.GetHolidayByYmd(d.year, int(d.month), d.day); h != nil {
 		// A holiday entry is either a day off or a make-up workday.
 		return h.IsWork()

@@ -163,7 +163,7 @@ func (e *Engine) CreateIn(ctx context.Context, tx *postgres.Tx, actor *identity.
 		}
 		draft := postgres.Application{Workflow: def.Key, State: def.Initial, Data: in.Data, OrgID: n.OrgID,
 			OrgParentID: org.ParentID, ApplicantID: n.ApplicantID, ParentID: n.ParentID}
-		env := e.guardEnv(ctx, actor, draft, nil)
+		env := e.guardEnv(ctx, tx, actor, draft, nil)
 		env.Ref = refEnv(ref)
 		if env.Agg, err = e.aggregates(ctx, tx, def, draft, in.Data, guardAggregates(def.CreateGuards, nil)); err != nil {
 			return Application{}, err
@@ -178,9 +178,6 @@ func (e *Engine) CreateIn(ctx context.Context, tx *postgres.Tx, actor *identity.
 	}
 	created := postgres.Application{ID: id, Workflow: def.Key, State: def.Initial, Data: in.Data, OrgID: n.OrgID}
 	if err := e.enterState(ctx, tx, def, created, initial, now); err != nil {
-		return Application{}, err
-	}
-	if err := tx.QueueEffect(ctx, "application.created", id, map[string]any{"workflow": def.Key, "state": def.Initial}); err != nil {
 		return Application{}, err
 	}
 	entry := audit.Entry{Kind: audit.KindTransition, AtMicros: now.UnixMicro(), ActorID: actor.ID,
@@ -199,7 +196,7 @@ func (e *Engine) CreateIn(ctx context.Context, tx *postgres.Tx, actor *identity.
 			return Application{}, err
 		}
 	}
-	view, err := e.view(ctx, actor, app, def, knownHistory([]audit.Recorded{{Entry: entry}}))
+	view, err := e.view(ctx, tx, actor, app, def, knownHistory([]audit.Recorded{{Entry: entry}}))
 	if err != nil {
 		return Application{}, err
 	}
@@ -223,7 +220,7 @@ func (e *Engine) Get(ctx context.Context, actor *identity.User, id string) (Appl
 	if err != nil {
 		return Application{}, err
 	}
-	return e.view(ctx, actor, app, def, storedHistory(ctx, e.db, app.ID))
+	return e.view(ctx, e.db, actor, app, def, storedHistory(ctx, e.db, app.ID))
 }
 
 // ListInput filters a list of applications.
@@ -261,7 +258,7 @@ func (e *Engine) List(ctx context.Context, actor *identity.User, in ListInput) (
 		if err != nil {
 			return nil, "", err
 		}
-		v, err := e.view(ctx, actor, a, def, pageHistory(a.ID))
+		v, err := e.view(ctx, e.db, actor, a, def, pageHistory(a.ID))
 		if err != nil {
 			return nil, "", err
 		}
@@ -273,6 +270,12 @@ func (e *Engine) List(ctx context.Context, actor *identity.User, in ListInput) (
 // historyReader is the storage both DB and Tx offer for a view.
 type historyReader interface {
 	History(ctx context.Context, appID string) ([]postgres.HistoryRow, error)
+}
+
+// appReader reads an application: the transaction when there is one, so a
+// change sees its own snapshot and holds one connection, not two.
+type appReader interface {
+	Application(ctx context.Context, viewer *identity.User, id string) (postgres.Application, error)
 }
 
 // historyLoader yields an application's history when a view needs it (only
@@ -294,7 +297,7 @@ func knownHistory(h []audit.Recorded) historyLoader {
 }
 
 // view is app as actor sees it, with the actions actor may take now.
-func (e *Engine) view(ctx context.Context, actor *identity.User, app postgres.Application, def *workflow.Definition, history historyLoader) (Application, error) {
+func (e *Engine) view(ctx context.Context, r appReader, actor *identity.User, app postgres.Application, def *workflow.Definition, history historyLoader) (Application, error) {
 	st, _ := def.State(app.State)
 	v := Application{ID: app.ID, Workflow: app.Workflow, WorkflowVersion: app.WorkflowVersion, State: app.State,
 		Version: app.Version, Data: app.Data, ParentID: app.ParentID, Created: app.Created, Updated: app.Updated,
@@ -325,7 +328,7 @@ func (e *Engine) view(ctx context.Context, actor *identity.User, app postgres.Ap
 				return v, err
 			}
 			hist = h
-			ge := e.guardEnv(ctx, actor, app, nil)
+			ge := e.guardEnv(ctx, r, actor, app, nil)
 			env = &ge
 		}
 		if separationOfDuties(def, app, ev, actor, hist) != nil {
@@ -455,7 +458,7 @@ func (e *Engine) Patch(ctx context.Context, actor *identity.User, id string, ver
 	if err != nil {
 		return Application{}, err
 	}
-	view, err := e.view(ctx, actor, updated, def, storedHistory(ctx, tx, id))
+	view, err := e.view(ctx, tx, actor, updated, def, storedHistory(ctx, tx, id))
 	if err != nil {
 		return Application{}, err
 	}

@@ -218,7 +218,7 @@ func (e *Engine) fire(ctx context.Context, tx *postgres.Tx, actor *identity.User
 	// Guards judge meaning, so they run on a well-formed form. What they
 	// read beyond the application (the application referred to, the
 	// aggregates) is read only for the events that need it.
-	env := e.guardEnv(ctx, actor, app, in.Data)
+	env := e.guardEnv(ctx, tx, actor, app, in.Data)
 	env.Data = data
 	if def.RefersTo != nil && (handsOver(from, to) || usesRef(ev)) {
 		ref, err := e.reference(ctx, tx, nil, def, data)
@@ -370,7 +370,7 @@ func (e *Engine) fire(ctx context.Context, tx *postgres.Tx, actor *identity.User
 	}
 	// The history the next actions are judged on is the one read under the
 	// lock plus this step; no second read.
-	view, err := e.view(ctx, actor, updated, def, knownHistory(append(hist, rec)))
+	view, err := e.view(ctx, tx, actor, updated, def, knownHistory(append(hist, rec)))
 	if err != nil {
 		return FireResult{}, err
 	}
@@ -476,7 +476,7 @@ func previousDeciders(def *workflow.Definition, hist []audit.Recorded, state str
 
 // guardEnv is what guards see; payload is the event's data (nil when
 // listing actions).
-func (e *Engine) guardEnv(ctx context.Context, actor *identity.User, app postgres.Application, payload map[string]any) workflow.Env {
+func (e *Engine) guardEnv(ctx context.Context, r appReader, actor *identity.User, app postgres.Application, payload map[string]any) workflow.Env {
 	env := workflow.Env{Data: app.Data, Event: payload, Now: e.Now(),
 		App: workflow.AppEnv{ID: app.ID, State: app.State, OrgID: app.OrgID, OrgParentID: app.OrgParentID,
 			ApplicantID: app.ApplicantID, Version: app.Version, CreatedAt: app.Created}}
@@ -484,7 +484,7 @@ func (e *Engine) guardEnv(ctx context.Context, actor *identity.User, app postgre
 		env.Actor = workflow.ActorEnv{ID: actor.ID, Username: actor.Username, OrgID: actor.OrgID, Roles: identity.RoleStrings(actor.Roles)}
 	}
 	if app.ParentID != "" {
-		if parent, err := e.db.Application(ctx, nil, app.ParentID); err == nil {
+		if parent, err := r.Application(ctx, nil, app.ParentID); err == nil {
 			env.Parent = &workflow.ParentEnv{State: parent.State, Data: parent.Data}
 		}
 	}

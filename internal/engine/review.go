@@ -40,44 +40,42 @@ type stage struct {
 func (e *Engine) openStage(ctx context.Context, tx *postgres.Tx, def *workflow.Definition, app postgres.Application,
 	st *workflow.State, hist []audit.Recorded, due *time.Time, actor *identity.User, now time.Time) ([]audit.Entry, error) {
 	rv := st.Review
+	sg := &stage{app: app, def: def, state: st, review: rv, hist: hist}
+	if rv.Reviewers.Source == workflow.FromRole {
+		// Every holder of the role in scope: the stage, who they are and
+		// their tasks in one statement.
+		tasks, err := tx.OpenRoleStage(ctx, app.ID, st.Key, string(rv.Policy), due, now, sg.candidateQuery("", false),
+			rv.Policy == workflow.PolicySequential)
+		if err != nil {
+			return nil, err
+		}
+		return nil, announce(ctx, tx, app.ID, tasks)
+	}
 	row, err := tx.OpenStage(ctx, app.ID, st.Key, string(rv.Policy), due, now)
 	if err != nil {
 		return nil, err
 	}
-	sg := &stage{app: app, def: def, state: st, review: rv, row: row, hist: hist}
-	var ids []string
-	var entries []audit.Entry
-	var drawID int64
-	via := "role"
-	switch rv.Reviewers.Source {
-	case workflow.FromRole:
-		cands, err := tx.ReviewCandidates(ctx, sg.candidateQuery("", false))
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range cands {
-			ids = append(ids, c.ID)
-		}
-	case workflow.FromDraw:
-		d, err := e.drawExperts(ctx, tx, sg, rv.Reviewers.Count, "", actor, now)
-		if err != nil {
-			return nil, err
-		}
-		ids, drawID, via, entries = d.picked, d.id, "drawn", append(entries, d.entry)
+	sg.row = row
+	if rv.Reviewers.Source != workflow.FromDraw {
+		return nil, nil // staff assign the reviewers
 	}
-	news := make([]postgres.NewTask, len(ids))
-	for i, id := range ids {
+	d, err := e.drawExperts(ctx, tx, sg, rv.Reviewers.Count, "", actor, now)
+	if err != nil {
+		return nil, err
+	}
+	news := make([]postgres.NewTask, len(d.picked))
+	for i, id := range d.picked {
 		status := postgres.TaskOpen
 		if rv.Policy == workflow.PolicySequential && i > 0 {
 			status = postgres.TaskWaiting
 		}
-		news[i] = postgres.NewTask{AssigneeID: id, Position: i + 1, Via: via, Status: status, DrawID: drawID}
+		news[i] = postgres.NewTask{AssigneeID: id, Position: i + 1, Via: "drawn", Status: status, DrawID: d.id}
 	}
 	tasks, err := tx.InsertTasks(ctx, row, news, now)
 	if err != nil {
 		return nil, err
 	}
-	return entries, announce(ctx, tx, app.ID, tasks)
+	return []audit.Entry{d.entry}, announce(ctx, tx, app.ID, tasks)
 }
 
 // announce queues the notice of newly opened tasks to their reviewers.

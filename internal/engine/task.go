@@ -527,10 +527,6 @@ func (e *Engine) recallStage(ctx context.Context, tx *postgres.Tx, sg *stage, ta
 	if err := tx.ReopenStage(ctx, sg.row.ID, sg.review.Policy == workflow.PolicySequential); err != nil {
 		return err
 	}
-	if err := tx.QueueEffect(ctx, "transition", sg.app.ID, map[string]any{"workflow": sg.app.Workflow, "event": recallEvent,
-		"from": sg.app.State, "to": sg.row.State, "actor_id": actor.ID}); err != nil {
-		return err
-	}
 	entry := audit.Entry{Kind: audit.KindTransition, AtMicros: now.UnixMicro(), ActorID: actor.ID, ApplicationID: sg.app.ID,
 		AppSeq: len(sg.hist) + 1, Workflow: sg.app.Workflow, WorkflowVersion: sg.app.WorkflowVersion, Event: recallEvent,
 		From: sg.app.State, To: sg.row.State, Comment: reason, Data: map[string]any{"task": task.ID, "round": sg.row.Round}}

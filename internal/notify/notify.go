@@ -65,7 +65,7 @@ func (s *Service) HandleEffect(ctx context.Context, tx *postgres.Tx, ef postgres
 	case "transition":
 		made, err = s.transition(ctx, tx, ef, now)
 	default:
-		return nil // application.created and the like concern nobody yet
+		return nil // a topic that concerns nobody
 	}
 	if err != nil {
 		return err

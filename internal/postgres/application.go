@@ -312,7 +312,13 @@ CROSS JOIN LATERAL (
 		query += applicationFrom + where
 	}
 	var r applicationRow
-	if err := sqlx.GetContext(ctx, q, &r, query, args...); err != nil {
+	var err error
+	if tx, ok := q.(*Tx); ok {
+		err = tx.getPrepared(ctx, &r, query, args...)
+	} else {
+		err = sqlx.GetContext(ctx, q, &r, query, args...)
+	}
+	if err != nil {
 		return Application{}, nil, mapError("get application", err)
 	}
 	app, err := toApplication(r)
@@ -373,7 +379,7 @@ func (tx *Tx) ScopeWritten(ctx context.Context, viewer *identity.User, id string
 	// sees nothing too.
 	q := with + ` SELECT (SELECT ` + scope + applicationFrom + ` WHERE a.id = ` + idParam + ` AND ` + visible + `) AS scope`
 	var roles pq.StringArray
-	if err := tx.GetContext(ctx, &roles, q, args...); err != nil {
+	if err := tx.getPrepared(ctx, &roles, q, args...); err != nil {
 		return nil, mapError("read back application", err)
 	}
 	tx.audit.written()
@@ -495,7 +501,7 @@ UPDATE applications SET
     deadline = CASE WHEN $7 THEN $8 ELSE deadline END,
     workflow_version = $9, party_org_id = $10
 WHERE id = $1 AND version = $2`
-	res, err := tx.ExecContext(ctx, q, c.ID, c.Version, c.State, string(data), c.At, c.Submitted, c.StateChanged, c.Deadline,
+	res, err := tx.execPrepared(ctx, q, c.ID, c.Version, c.State, string(data), c.At, c.Submitted, c.StateChanged, c.Deadline,
 		c.WorkflowVersion, nullString(c.PartyOrgID))
 	if err != nil {
 		return mapError("update application", err)

@@ -106,7 +106,7 @@ func (tx *Tx) flushAudit() error {
 	if with == "" {
 		return nil
 	}
-	if _, err := tx.ExecContext(tx.audit.ctx, with+` SELECT 1`, args...); err != nil {
+	if _, err := tx.execPrepared(tx.audit.ctx, with+` SELECT 1`, args...); err != nil {
 		return mapError("write audit entries", err)
 	}
 	tx.audit.written()

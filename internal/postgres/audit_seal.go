@@ -34,7 +34,7 @@ func (db *DB) BeginSeal(ctx context.Context) (*Tx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin seal: %w", err)
 	}
-	return &Tx{Tx: tx, jobs: db.jobs, public: db.public}, nil
+	return &Tx{Tx: tx, db: db, jobs: db.jobs, public: db.public}, nil
 }
 
 // SealStart takes the sealer's lock without waiting (false when another

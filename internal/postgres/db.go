@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +30,8 @@ type DB struct {
 	jobs *river.Client[*sql.Tx]
 	// public are the workflow states every signed-in user may read.
 	public *atomic.Pointer[[]string]
+	// stmts are the hot path's prepared statements, by query (prepared.go).
+	stmts *sync.Map
 }
 
 // Open connects to dsn and waits (up to the context's deadline) for the
@@ -54,7 +57,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		sqldb.Close()
 		return nil, err
 	}
-	db := &DB{DB: sqlx.NewDb(sqldb, "postgres"), jobs: jobs, public: new(atomic.Pointer[[]string])}
+	db := &DB{DB: sqlx.NewDb(sqldb, "postgres"), jobs: jobs, public: new(atomic.Pointer[[]string]), stmts: new(sync.Map)}
 	for {
 		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err = db.PingContext(pingCtx)

@@ -77,6 +77,39 @@ RETURNING ` + stageColumns
 	return toStage(r)
 }
 
+// OpenRoleStage opens a stage whose reviewers are every candidate c finds
+// (a role's holders), with a task each in id order (in a sequential stage
+// only the first open), in one statement; it returns the tasks opened now.
+func (tx *Tx) OpenRoleStage(ctx context.Context, appID, state, policy string, due *time.Time, at time.Time,
+	c CandidateQuery, sequential bool) ([]ReviewTask, error) {
+	q := `
+WITH s AS (
+    INSERT INTO review_stages (application_id, state, round, policy, opened_at, due_at)
+    VALUES ($9, $10, (SELECT coalesce(max(round), 0) + 1 FROM review_stages WHERE application_id = $9 AND state = $10), $11, $12, $13)
+    RETURNING id, application_id, due_at
+), c AS (
+    SELECT u.id, row_number() OVER (ORDER BY u.id) AS position FROM users u` + candidatesWhere + `
+)
+INSERT INTO review_tasks (stage_id, application_id, assignee_id, position, via, status, due_at, created_at)
+SELECT s.id, s.application_id, c.id, c.position, 'role',
+    CASE WHEN $14 AND c.position > 1 THEN '` + TaskWaiting + `' ELSE '` + TaskOpen + `' END, s.due_at, $12
+FROM s, c
+RETURNING id, status`
+	args := append(c.args(), appID, state, policy, at, due, sequential)
+	var rows []struct {
+		ID     string `db:"id"`
+		Status string `db:"status"`
+	}
+	if err := tx.selectPrepared(ctx, &rows, q, args...); err != nil {
+		return nil, mapError("open review stage", err)
+	}
+	out := make([]ReviewTask, len(rows))
+	for i, r := range rows {
+		out[i] = ReviewTask{ID: r.ID, ApplicationID: appID, Status: r.Status}
+	}
+	return out, nil
+}
+
 // StageClose is how a stage ends.
 type StageClose struct {
 	Outcome string

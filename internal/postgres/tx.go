@@ -14,6 +14,7 @@ import (
 // it, and defers Rollback so that every early return undoes its work.
 type Tx struct {
 	*sqlx.Tx
+	db     *DB
 	jobs   *river.Client[*sql.Tx]
 	public *atomic.Pointer[[]string]
 	// audit holds the chain heads this transaction has read under lock and
@@ -31,7 +32,7 @@ func (db *DB) Begin(ctx context.Context) (*Tx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
-	return &Tx{Tx: tx, jobs: db.jobs, public: db.public}, nil
+	return &Tx{Tx: tx, db: db, jobs: db.jobs, public: db.public}, nil
 }
 
 // Snapshot starts a read-only transaction that sees one consistent state of
@@ -41,7 +42,7 @@ func (db *DB) Snapshot(ctx context.Context) (*Tx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin snapshot: %w", err)
 	}
-	return &Tx{Tx: tx, jobs: db.jobs, public: db.public}, nil
+	return &Tx{Tx: tx, db: db, jobs: db.jobs, public: db.public}, nil
 }
 
 // Commit writes the audit entries the transaction appended, then ends it,

@@ -216,27 +216,30 @@ type Candidate struct {
 	Name     string `db:"name"`
 }
 
-// ReviewCandidates lists the enabled holders of a role who may review, by id
-// (a draw's pool is this list, so its order must be stable).
-func (tx *Tx) ReviewCandidates(ctx context.Context, c CandidateQuery) ([]Candidate, error) {
-	const q = `
-SELECT u.id, u.username, u.name FROM users u
+// candidatesWhere selects the users a CandidateQuery asks for, its
+// arguments $1 to $8 (candidateArgs).
+const candidatesWhere = `
 WHERE $1 = ANY (u.roles) AND u.disabled_at IS NULL
   AND NOT (u.id = ANY ($2::uuid[]))
   AND (NOT $3 OR u.org_id = $4::uuid OR u.org_id = $5::uuid)
   AND (NOT $6 OR (u.org_id <> $4::uuid
       AND NOT EXISTS (SELECT 1 FROM expert_conflicts c WHERE c.user_id = u.id AND c.org_id = $4::uuid)))
   AND ($7 = '' OR EXISTS (SELECT 1 FROM expert_specialties s WHERE s.user_id = u.id AND s.specialty = $7))
-  AND ($8 = '' OR u.id::text = $8)
-ORDER BY u.id`
+  AND ($8 = '' OR u.id::text = $8)`
+
+func (c CandidateQuery) args() []any {
 	exclude := c.Exclude
 	if exclude == nil {
 		exclude = []string{}
 	}
+	return []any{c.Role, pq.StringArray(exclude), c.UnitScope, c.OrgID, nullString(c.OrgParentID), c.ExpertRules, c.Specialty, c.Only}
+}
+
+// ReviewCandidates lists the enabled holders of a role who may review, by id
+// (a draw's pool is this list, so its order must be stable).
+func (tx *Tx) ReviewCandidates(ctx context.Context, c CandidateQuery) ([]Candidate, error) {
 	var out []Candidate
-	err := tx.SelectContext(ctx, &out, q, c.Role, pq.StringArray(exclude), c.UnitScope, c.OrgID, nullString(c.OrgParentID),
-		c.ExpertRules, c.Specialty, c.Only)
-	if err != nil {
+	if err := tx.SelectContext(ctx, &out, `SELECT u.id, u.username, u.name FROM users u`+candidatesWhere+` ORDER BY u.id`, c.args()...); err != nil {
 		return nil, mapError("list review candidates", err)
 	}
 	return out, nil

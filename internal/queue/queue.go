@@ -50,9 +50,13 @@ func Start(ctx context.Context, d Deps) (*Queue, error) {
 		every = time.Hour
 	}
 	client, err := river.NewClient(d.DB.RiverDriver(), &river.Config{
-		Logger:  slog.New(warnings{d.Log.Handler()}),
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 8}},
-		Workers: workers,
+		Logger: slog.New(warnings{d.Log.Handler()}),
+		// Notifications of a deadline's burst of submissions keep up: each
+		// job is one short transaction, and a fetch every 25 ms of up to 16
+		// jobs works off several hundred a second.
+		Queues:        map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 16}},
+		FetchCooldown: 25 * time.Millisecond,
+		Workers:       workers,
 		// database/sql offers no LISTEN: poll, and often enough that a
 		// notification shows within a second or two.
 		PollOnly:          true,
