@@ -67,6 +67,9 @@ const usage = `usage: sciflow COMMAND [ARGS]
   calendar list|set|unset
                         local working-day overrides: calendar set DAY --working|--off
                         [--note TEXT], calendar unset DAY (DAY as YYYY-MM-DD)
+  bench [--json] [--apps N] [--clients 1,8,32] [--servers 1,2,3] [--database-url URL]
+                        measure transitions per second: raw SQL, the engine in
+                        process, and over HTTP to 1..n servers (docs/BENCHMARKS.md)
 
 Configuration comes from the environment; see README.md.`
 
@@ -96,6 +99,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return timersCommand(ctx, e, rest)
 	case "calendar":
 		return calendarCommand(ctx, e, rest)
+	case "bench":
+		return benchCommand(ctx, e, rest)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
