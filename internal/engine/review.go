@@ -49,7 +49,7 @@ func (e *Engine) openStage(ctx context.Context, tx *postgres.Tx, def *workflow.D
 		if err != nil {
 			return nil, err
 		}
-		return nil, announce(ctx, tx, app.ID, tasks)
+		return nil, e.announce(ctx, tx, app.ID, tasks)
 	}
 	row, err := tx.OpenStage(ctx, app.ID, st.Key, string(rv.Policy), due, now)
 	if err != nil {
@@ -75,19 +75,22 @@ func (e *Engine) openStage(ctx context.Context, tx *postgres.Tx, def *workflow.D
 	if err != nil {
 		return nil, err
 	}
-	return []audit.Entry{d.entry}, announce(ctx, tx, app.ID, tasks)
+	return []audit.Entry{d.entry}, e.announce(ctx, tx, app.ID, tasks)
 }
 
-// announce queues the notice of newly opened tasks to their reviewers.
-func announce(ctx context.Context, tx *postgres.Tx, appID string, tasks []postgres.ReviewTask) error {
-	var open []any
+// announce tells the reviewers of newly opened tasks.
+func (e *Engine) announce(ctx context.Context, tx *postgres.Tx, appID string, tasks []postgres.ReviewTask) error {
+	var open []string
 	for _, t := range tasks {
 		if t.Status == postgres.TaskOpen {
 			open = append(open, t.ID)
 		}
 	}
-	if len(open) == 0 {
+	switch {
+	case len(open) == 0:
 		return nil
+	case e.TasksOpened != nil:
+		return e.TasksOpened(ctx, tx, open)
 	}
 	return tx.QueueEffect(ctx, "tasks.open", appID, map[string]any{"task_ids": open})
 }

@@ -362,7 +362,7 @@ func (e *Engine) settle(ctx context.Context, tx *postgres.Tx, sg *stage, trigger
 	}
 	out := sg.review.Decide(sg.votes(), minPanel)
 	if out.Event == "" {
-		if err := sg.openNext(ctx, tx); err != nil {
+		if err := e.openNext(ctx, tx, sg); err != nil {
 			return err
 		}
 		return e.appendAll(ctx, tx, entries)
@@ -387,7 +387,7 @@ func (e *Engine) settle(ctx context.Context, tx *postgres.Tx, sg *stage, trigger
 }
 
 // openNext opens a sequential stage's next task once none is open.
-func (sg *stage) openNext(ctx context.Context, tx *postgres.Tx) error {
+func (e *Engine) openNext(ctx context.Context, tx *postgres.Tx, sg *stage) error {
 	if sg.review.Policy != workflow.PolicySequential {
 		return nil
 	}
@@ -401,7 +401,7 @@ func (sg *stage) openNext(ctx context.Context, tx *postgres.Tx) error {
 			if err := tx.SaveTask(ctx, *t); err != nil {
 				return err
 			}
-			return announce(ctx, tx, sg.app.ID, []postgres.ReviewTask{*t})
+			return e.announce(ctx, tx, sg.app.ID, []postgres.ReviewTask{*t})
 		}
 	}
 	return nil
@@ -574,7 +574,7 @@ func (e *Engine) Recuse(ctx context.Context, actor *identity.User, taskID, reaso
 			}
 			sg.tasks = append(sg.tasks, added...)
 			entries = append(entries, d.entry)
-			if err := announce(ctx, tx, sg.app.ID, added); err != nil {
+			if err := e.announce(ctx, tx, sg.app.ID, added); err != nil {
 				return postgres.ReviewTask{}, err
 			}
 		}
@@ -612,7 +612,7 @@ func (e *Engine) Delegate(ctx context.Context, actor *identity.User, taskID, toU
 		if err != nil {
 			return postgres.ReviewTask{}, err
 		}
-		if err := announce(ctx, tx, sg.app.ID, added); err != nil {
+		if err := e.announce(ctx, tx, sg.app.ID, added); err != nil {
 			return postgres.ReviewTask{}, err
 		}
 		entry := sg.entry(audit.KindReviewDelegate, actor, now, "", map[string]any{"task": task.ID, "to_task": added[0].ID,
@@ -718,7 +718,7 @@ func (e *Engine) AddReviewer(ctx context.Context, actor *identity.User, appID, s
 		return Task{}, err
 	}
 	sg.tasks = append(sg.tasks, added...)
-	if err := announce(ctx, tx, app.ID, added); err != nil {
+	if err := e.announce(ctx, tx, app.ID, added); err != nil {
 		return Task{}, err
 	}
 	entry := sg.entry(audit.KindReviewAssign, actor, now, "", map[string]any{"task": added[0].ID, "user": who.ID,

@@ -73,6 +73,16 @@ func (s *Service) HandleEffect(ctx context.Context, tx *postgres.Tx, ef postgres
 	return s.queueMail(ctx, tx, made)
 }
 
+// TasksOpened tells the reviewers of newly opened tasks, in the transaction
+// that opened them (the engine's TasksOpened).
+func (s *Service) TasksOpened(ctx context.Context, tx *postgres.Tx, taskIDs []string) error {
+	made, err := tx.NotifyTasks(ctx, taskIDs, s.Now())
+	if err != nil {
+		return err
+	}
+	return s.queueMail(ctx, tx, made)
+}
+
 // transition tells the applicant when their application is sent back or a
 // review stage decides on it, but not what they did themselves.
 func (s *Service) transition(ctx context.Context, tx *postgres.Tx, ef postgres.EffectJob, now time.Time) ([]postgres.Notified, error) {

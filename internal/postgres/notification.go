@@ -63,7 +63,7 @@ func (tx *Tx) notify(ctx context.Context, op, with, rows string, args ...any) ([
 )
 SELECT n.id, u.email FROM n JOIN users u ON u.id = n.user_id`
 	var out []Notified
-	if err := tx.SelectContext(ctx, &out, q, args...); err != nil {
+	if err := tx.selectPrepared(ctx, &out, q, args...); err != nil {
 		return nil, mapError(op, err)
 	}
 	return out, nil
