@@ -44,6 +44,12 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The prepared statements (prepared.go) find rows by key: plan them
+	// once, not again on every call as PostgreSQL would for their first
+	// five and whenever it guesses a custom plan cheaper.
+	if dsn, err = WithParam(dsn, "plan_cache_mode", "force_generic_plan"); err != nil {
+		return nil, err
+	}
 	connector, err := pq.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("database address: %w", err)
