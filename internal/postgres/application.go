@@ -682,7 +682,7 @@ func (tx *Tx) RunningApplications(ctx context.Context, key string, version int) 
 func (tx *Tx) UnverifiedRegistration(ctx context.Context, userID, workflow, verifiedState string) (bool, error) {
 	const q = `SELECT EXISTS (SELECT 1 FROM applications WHERE workflow = $1 AND applicant_id = $2 AND state <> $3)`
 	var pending bool
-	if err := tx.GetContext(ctx, &pending, q, workflow, userID, verifiedState); err != nil {
+	if err := tx.getPrepared(ctx, &pending, q, workflow, userID, verifiedState); err != nil {
 		return false, mapError("check registration", err)
 	}
 	return pending, nil

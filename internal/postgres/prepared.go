@@ -21,21 +21,39 @@ import (
 // wait for ever. It then runs unprepared this once.
 const prepareWait = 50 * time.Millisecond
 
+// stmt is q prepared, or nil to run it as is.
+func (db *DB) stmt(ctx context.Context, q string) *sqlx.Stmt {
+	if s, ok := db.stmts.Load(q); ok {
+		return s.(*sqlx.Stmt)
+	}
+	prepCtx, cancel := context.WithTimeout(ctx, prepareWait)
+	p, err := db.PreparexContext(prepCtx, q)
+	cancel()
+	if err != nil {
+		return nil
+	}
+	if s, ok := db.stmts.LoadOrStore(q, p); ok {
+		p.Close() // prepared meanwhile by another caller
+		return s.(*sqlx.Stmt)
+	}
+	return p
+}
+
 // stmt is q prepared and bound to the transaction, or nil to run it as is.
 func (tx *Tx) stmt(ctx context.Context, q string) *sqlx.Stmt {
-	s, ok := tx.db.stmts.Load(q)
-	if !ok {
-		prepCtx, cancel := context.WithTimeout(ctx, prepareWait)
-		p, err := tx.db.PreparexContext(prepCtx, q)
-		cancel()
-		if err != nil {
-			return nil
-		}
-		if s, ok = tx.db.stmts.LoadOrStore(q, p); ok {
-			p.Close() // prepared meanwhile by another transaction
-		}
+	if s := tx.db.stmt(ctx, q); s != nil {
+		return tx.StmtxContext(ctx, s)
 	}
-	return tx.StmtxContext(ctx, s.(*sqlx.Stmt))
+	return nil
+}
+
+// getPrepared is GetContext with q prepared, outside a transaction: for the
+// reads every request makes (the caller's token).
+func (db *DB) getPrepared(ctx context.Context, dest any, q string, args ...any) error {
+	if s := db.stmt(ctx, q); s != nil {
+		return s.GetContext(ctx, dest, args...)
+	}
+	return db.GetContext(ctx, dest, q, args...)
 }
 
 // getPrepared is GetContext with q prepared.

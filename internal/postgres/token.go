@@ -44,7 +44,7 @@ SELECT u.id, u.username, u.name, u.org_id, u.roles, u.disabled_at, u.individual,
 FROM api_tokens t JOIN users u ON u.id = t.user_id
 WHERE t.hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled_at IS NULL`
 	var r userRow
-	if err := db.GetContext(ctx, &r, q, hash, now); err != nil {
+	if err := db.getPrepared(ctx, &r, q, hash, now); err != nil {
 		return identity.User{}, mapError("find token", err)
 	}
 	return toUser(r), nil
