@@ -51,26 +51,31 @@ func TestBenchMeasuresEveryModeAndChecksItself(t *testing.T) {
 	require.Equal(t, 2, rep.Settings.Applicants)
 	require.NotEmpty(t, rep.Machine.Database.Version)
 	type row struct {
-		mode             string
-		clients, servers int
+		mode, series       string
+		clients, processes int
 	}
+	c, s := bench.SeriesClients, bench.SeriesScaleout
 	want := []row{
-		{bench.ModeBaseline, 1, 0}, {bench.ModeEngine, 1, 0}, {bench.ModeHTTP, 1, 1},
-		{bench.ModeBaseline, 4, 0}, {bench.ModeEngine, 4, 0}, {bench.ModeHTTP, 4, 1},
-		{bench.ModeScaleout, 4, 1}, {bench.ModeScaleout, 4, 2},
+		{bench.ModeRaw, c, 1, 0}, {bench.ModeEngine, c, 1, 0}, {bench.ModeHTTP, c, 1, 1},
+		{bench.ModeRaw, c, 4, 0}, {bench.ModeEngine, c, 4, 0}, {bench.ModeHTTP, c, 4, 1},
+		{bench.ModeHTTP, s, 4, 1}, {bench.ModeHTTP, s, 4, 2},
 	}
 	var got []row
-	for _, r := range rep.Results {
-		got = append(got, row{r.Mode, r.Clients, r.Servers})
+	for _, r := range rep.Runs {
+		got = append(got, row{r.Mode, r.Series, r.Clients, r.Processes})
 		require.Equal(t, 40, r.Transitions, "%+v", r)
 		require.Positive(t, r.TPS, "%+v", r)
 		require.True(t, r.ExactlyOnce, "%+v", r)
 		require.NotNil(t, r.Ratio, "%+v", r)
 		require.LessOrEqual(t, r.P50Ms, r.P99Ms, "%+v", r)
 		require.Equal(t, r.Mode == bench.ModeEngine, r.AllocsPerOp != nil, "%+v", r)
-		require.Equal(t, r.Servers > 0, r.ServerPeakRSSMiB != nil, "%+v", r)
+		require.Equal(t, r.Processes > 0, r.ServerPeakRSSMiB != nil, "%+v", r)
 	}
 	require.Equal(t, want, got)
+	// The summary API.md names.
+	require.NotNil(t, rep.AllocsPerTransition)
+	require.Positive(t, *rep.AllocsPerTransition)
+	require.NotNil(t, rep.PeakRSSMiB)
 	require.True(t, rep.Audit.Verified, "%v", rep.Audit.Problems)
 	require.Positive(t, rep.Audit.Checked)
 

@@ -110,7 +110,7 @@ func Run(ctx context.Context, d Deps, s Settings) (*Report, error) {
 			if err != nil {
 				return nil, err
 			}
-			rep.Results = append(rep.Results, res)
+			rep.Runs = append(rep.Runs, res)
 		}
 	}
 	for _, n := range s.Servers {
@@ -118,9 +118,9 @@ func Run(ctx context.Context, d Deps, s Settings) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		rep.Results = append(rep.Results, res)
+		rep.Runs = append(rep.Runs, res)
 	}
-	rep.ratios()
+	rep.summarise()
 	b.say("verifying the audit chain")
 	v, err := d.Chain.Verify(ctx, d.DB)
 	if err != nil {
@@ -199,7 +199,7 @@ func (b *bench) measure(ctx context.Context, label string, apps []Application, w
 
 // baseline times the raw-SQL transition.
 func (b *bench) baseline(ctx context.Context, clients int) (Result, error) {
-	return b.inThisProcess(ctx, ModeBaseline, clients, func(ctx context.Context, _ int, app Application) error {
+	return b.inThisProcess(ctx, ModeRaw, clients, func(ctx context.Context, _ int, app Application) error {
 		return baselineTransition(ctx, b.d.DB, app)
 	})
 }
@@ -224,7 +224,7 @@ func (b *bench) inThisProcess(ctx context.Context, mode string, clients int, fir
 	if err != nil {
 		return Result{}, err
 	}
-	res := r.result(mode, clients, 0, warm)
+	res := r.result(mode, SeriesClients, clients, 0, warm)
 	if mode == ModeEngine {
 		allocs := round(float64(r.mallocs)/float64(len(r.latencies)), 0)
 		res.AllocsPerOp = &allocs
@@ -234,17 +234,17 @@ func (b *bench) inThisProcess(ctx context.Context, mode string, clients int, fir
 
 // overHTTP times the event posted to one server process.
 func (b *bench) overHTTP(ctx context.Context, clients int) (Result, error) {
-	return b.servers(ctx, ModeHTTP, clients, 1)
+	return b.servers(ctx, SeriesClients, clients, 1)
 }
 
 // scaleout times the event posted to several server processes on the one
 // database, the clients spread over them in turn.
 func (b *bench) scaleout(ctx context.Context, clients, servers int) (Result, error) {
-	return b.servers(ctx, ModeScaleout, clients, servers)
+	return b.servers(ctx, SeriesScaleout, clients, servers)
 }
 
-func (b *bench) servers(ctx context.Context, mode string, clients, servers int) (Result, error) {
-	label := fmt.Sprintf("%s, clients=%d, servers=%d", mode, clients, servers)
+func (b *bench) servers(ctx context.Context, series string, clients, servers int) (Result, error) {
+	label := fmt.Sprintf("http (%s), clients=%d, servers=%d", series, clients, servers)
 	apps, warm, err := b.applications(ctx, label, clients)
 	if err != nil {
 		return Result{}, err
@@ -294,7 +294,7 @@ func (b *bench) servers(ctx context.Context, mode string, clients, servers int) 
 	if stopped != nil {
 		return Result{}, fmt.Errorf("%s: %w", label, stopped)
 	}
-	res := r.result(mode, clients, servers, warm)
+	res := r.result(ModeHTTP, series, clients, servers, warm)
 	mib := round(float64(peak)/(1<<20), 1)
 	res.ServerPeakRSSMiB = &mib
 	return b.checkFired(ctx, label, res, apps)
@@ -306,7 +306,7 @@ func (b *bench) servers(ctx context.Context, mode string, clients, servers int) 
 func (b *bench) checkFired(ctx context.Context, label string, res Result, apps []Application) (Result, error) {
 	var bad int
 	var err error
-	if res.Mode == ModeBaseline {
+	if res.Mode == ModeRaw {
 		bad, err = baselineMisfired(ctx, b.d.DB, IDs(apps))
 	} else {
 		bad, err = Misfired(ctx, b.d.DB, IDs(apps), Event)

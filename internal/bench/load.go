@@ -69,11 +69,11 @@ func percentile(sorted []time.Duration, q float64) float64 {
 }
 
 // result is the run as a row of the report.
-func (r run) result(mode string, clients, servers, warmup int) Result {
+func (r run) result(mode, series string, clients, processes, warmup int) Result {
 	sorted := slices.Clone(r.latencies)
 	slices.Sort(sorted)
 	return Result{
-		Mode: mode, Clients: clients, Servers: servers, Warmup: warmup,
+		Mode: mode, Series: series, Clients: clients, Processes: processes, Warmup: warmup,
 		Transitions: len(r.latencies),
 		Seconds:     round(r.elapsed.Seconds(), 3),
 		TPS:         round(r.tps(), 1),

@@ -10,12 +10,18 @@ import (
 	"text/tabwriter"
 )
 
-// Report is what a bench run found: docs/BENCHMARKS.md describes the JSON.
+// Report is what a bench run found: the JSON of ../shared/API.md ("sciflow
+// bench --json"), with more beside it; docs/BENCHMARKS.md describes it.
 type Report struct {
 	Machine  Machine  `json:"machine"`
 	Settings Settings `json:"settings"`
-	Results  []Result `json:"results"`
-	Audit    Audit    `json:"audit"`
+	Runs     []Result `json:"runs"`
+	// AllocsPerTransition is the engine's in process at the middle number
+	// of clients (each run's is in its row).
+	AllocsPerTransition *float64 `json:"allocs_per_transition"`
+	// PeakRSSMiB is the largest peak RSS of any server process.
+	PeakRSSMiB *float64 `json:"peak_rss_mib"`
+	Audit      Audit    `json:"audit"`
 }
 
 // Machine is where the figures were measured.
@@ -42,17 +48,26 @@ type Database struct {
 
 // The modes measured.
 const (
-	ModeBaseline = "baseline" // raw SQL, no engine
-	ModeEngine   = "engine"   // (*engine.Engine).Fire in this process
-	ModeHTTP     = "http"     // POST .../events to one server process
-	ModeScaleout = "scaleout" // the same, to several server processes
+	ModeRaw    = "raw"    // the baseline: raw SQL, no engine
+	ModeEngine = "engine" // (*engine.Engine).Fire in this process
+	ModeHTTP   = "http"   // POST .../events to server processes
 )
 
-// Result is one (mode, clients, servers) run.
+// The series of runs: every mode at each number of clients, then HTTP at one
+// number of clients against each number of server processes.
+const (
+	SeriesClients  = "clients"
+	SeriesScaleout = "scaleout"
+)
+
+// Result is one (mode, clients, processes) run.
 type Result struct {
-	Mode        string  `json:"mode"`
-	Clients     int     `json:"clients"`
-	Servers     int     `json:"servers"`
+	Mode    string `json:"mode"`
+	Series  string `json:"series"`
+	Clients int    `json:"clients"`
+	// Processes is how many server processes served it; 0 in the bench's
+	// own process (raw, engine).
+	Processes   int     `json:"processes"`
 	Warmup      int     `json:"warmup"`
 	Transitions int     `json:"transitions"`
 	Seconds     float64 `json:"seconds"`
@@ -82,7 +97,7 @@ type Audit struct {
 
 // Correct reports whether every check passed.
 func (r *Report) Correct() bool {
-	for _, res := range r.Results {
+	for _, res := range r.Runs {
 		if !res.ExactlyOnce {
 			return false
 		}
@@ -90,18 +105,28 @@ func (r *Report) Correct() bool {
 	return r.Audit.Verified
 }
 
-// ratios fills in each result's ratio to the baseline at its clients.
-func (r *Report) ratios() {
+// summarise fills in each run's ratio to the baseline at its clients, and
+// the report's allocations and peak RSS.
+func (r *Report) summarise() {
 	base := map[int]float64{}
-	for _, res := range r.Results {
-		if res.Mode == ModeBaseline {
+	var engine []Result
+	for _, res := range r.Runs {
+		switch {
+		case res.Mode == ModeRaw:
 			base[res.Clients] = res.TPS
+		case res.Mode == ModeEngine:
+			engine = append(engine, res)
+		case res.ServerPeakRSSMiB != nil && (r.PeakRSSMiB == nil || *res.ServerPeakRSSMiB > *r.PeakRSSMiB):
+			r.PeakRSSMiB = res.ServerPeakRSSMiB
 		}
 	}
-	for i := range r.Results {
-		if b, ok := base[r.Results[i].Clients]; ok && b > 0 {
-			v := round(r.Results[i].TPS/b, 2)
-			r.Results[i].Ratio = &v
+	if len(engine) > 0 {
+		r.AllocsPerTransition = engine[len(engine)/2].AllocsPerOp
+	}
+	for i := range r.Runs {
+		if b, ok := base[r.Runs[i].Clients]; ok && b > 0 {
+			v := round(r.Runs[i].TPS/b, 2)
+			r.Runs[i].Ratio = &v
 		}
 	}
 }
@@ -113,17 +138,17 @@ func (r *Report) WriteText(w io.Writer) error {
 		m.Cores, m.CPU, m.OS, m.Go, m.Database.Version, m.Database.Fsync, m.Database.SynchronousCommit)
 	fmt.Fprintf(w, "%d applications timed per run, one %q each\n\n", r.Settings.Apps, Event)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "mode\tclients\tservers\ttransitions\tseconds\ttps\tp50 ms\tp95 ms\tp99 ms\tratio\tallocs/op\tpeak RSS MiB\tonce\t")
-	for _, res := range r.Results {
+	fmt.Fprintln(tw, "mode\tseries\tclients\tprocesses\ttransitions\tseconds\ttps\tp50 ms\tp95 ms\tp99 ms\tratio\tallocs/op\tpeak RSS MiB\tonce\t")
+	for _, res := range r.Runs {
 		servers := "-"
-		if res.Servers > 0 {
-			servers = fmt.Sprint(res.Servers)
+		if res.Processes > 0 {
+			servers = fmt.Sprint(res.Processes)
 		}
 		once := "ok"
 		if !res.ExactlyOnce {
 			once = "FAILED"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%.2f\t%.0f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t\n", res.Mode, res.Clients, servers,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%.2f\t%.0f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t\n", res.Mode, res.Series, res.Clients, servers,
 			res.Transitions, res.Seconds, res.TPS, res.P50Ms, res.P95Ms, res.P99Ms,
 			optional(res.Ratio, "%.2f"), optional(res.AllocsPerOp, "%.0f"), optional(res.ServerPeakRSSMiB, "%.0f"), once)
 	}
