@@ -61,7 +61,10 @@ const usage = `usage: sciflow COMMAND [ARGS]
   timers run [--as-of TIME]
                         fire every timer due by TIME as the system, and make the
                         reminders and escalations due by then
-  audit verify          check the whole audit trail; exit 1 on any problem
+  audit verify [--anchor FILE]
+                        check the whole audit trail (and that nothing sealed before
+                        the anchor changed); exit 1 on any problem
+  audit anchor          seal, then print the seal head to file outside the system
   audit seal            seal the chains written since the last seal (servers do
                         it every SCIFLOW_SEAL_EVERY)
   calendar list|set|unset

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // SealHead is the signed summary of the chain of seals, and how far the last
@@ -154,4 +155,46 @@ WHERE count > 0 AND written_xid >= coalesce((SELECT upto_xid FROM audit_seal_hea
 		return 0, mapError("count unsealed chains", err)
 	}
 	return n, nil
+}
+
+// SealHash is seal n's hash; found is false when there is no such seal.
+func (tx *Tx) SealHash(ctx context.Context, n int64) (hash []byte, found bool, err error) {
+	err = tx.GetContext(ctx, &hash, `SELECT hash FROM audit_seals WHERE seq = $1`, n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, mapError("read seal", err)
+	}
+	return hash, true, nil
+}
+
+// NextXID is the id the next transaction will get: every transaction begun
+// so far has a lower one.
+func (db *DB) NextXID(ctx context.Context) (uint64, error) {
+	var s string
+	if err := db.GetContext(ctx, &s, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text`); err != nil {
+		return 0, mapError("read the next transaction id", err)
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("next transaction id %q: %w", s, err)
+	}
+	return n, nil
+}
+
+// SealedBefore reports whether every chain written by a transaction older
+// than xid is sealed: all such transactions have ended and none of their
+// chains was written after the last seal's horizon.
+func (tx *Tx) SealedBefore(ctx context.Context, xid uint64) (bool, error) {
+	const q = `
+SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::text::xid8 AND NOT EXISTS (
+    SELECT 1 FROM audit_chains
+    WHERE count > 0 AND written_xid < $1::text::xid8
+      AND written_xid >= coalesce((SELECT upto_xid FROM audit_seal_head), '0'::xid8))`
+	var done bool
+	if err := tx.GetContext(ctx, &done, q, strconv.FormatUint(xid, 10)); err != nil {
+		return false, mapError("check what is sealed", err)
+	}
+	return done, nil
 }
