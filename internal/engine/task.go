@@ -167,11 +167,15 @@ func (e *Engine) lockTask(ctx context.Context, tx *postgres.Tx, actor *identity.
 		return nil, nil, err
 	}
 	// The assignment is what lets them see it; read as the system.
-	app, err := tx.LockApplication(ctx, nil, appID)
+	app, rows, err := tx.LockApplicationWithHistory(ctx, nil, appID)
 	if err != nil {
 		return nil, nil, err
 	}
-	sg, err := e.loadStage(ctx, tx, app, stageID)
+	hist, err := decodeHistory(rows)
+	if err != nil {
+		return nil, nil, err
+	}
+	sg, err := e.loadStage(ctx, tx, app, stageID, hist)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -183,9 +187,10 @@ func (e *Engine) lockTask(ctx context.Context, tx *postgres.Tx, actor *identity.
 	return nil, nil, fmt.Errorf("task %s: %w", taskID, errs.ErrNotFound)
 }
 
-// loadStage reads a stage, its tasks and the application's history under
-// the application's lock.
-func (e *Engine) loadStage(ctx context.Context, tx *postgres.Tx, app postgres.Application, stageID int64) (*stage, error) {
+// loadStage reads a stage and its tasks under the application's lock, with
+// the application's history: hist when it was read with the lock, else read
+// now.
+func (e *Engine) loadStage(ctx context.Context, tx *postgres.Tx, app postgres.Application, stageID int64, hist []audit.Recorded) (*stage, error) {
 	def, err := e.Definition(ctx, app.Workflow, app.WorkflowVersion)
 	if err != nil {
 		return nil, err
@@ -202,13 +207,14 @@ func (e *Engine) loadStage(ctx context.Context, tx *postgres.Tx, app postgres.Ap
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.History(ctx, app.ID)
-	if err != nil {
-		return nil, err
-	}
-	hist, err := decodeHistory(rows)
-	if err != nil {
-		return nil, err
+	if hist == nil {
+		rows, err := tx.History(ctx, app.ID)
+		if err != nil {
+			return nil, err
+		}
+		if hist, err = decodeHistory(rows); err != nil {
+			return nil, err
+		}
 	}
 	return &stage{app: app, def: def, state: st, review: st.Review, row: row, tasks: tasks, hist: hist}, nil
 }
@@ -762,5 +768,5 @@ func (e *Engine) openStageOf(ctx context.Context, tx *postgres.Tx, def *workflow
 			return nil, err
 		}
 	}
-	return e.loadStage(ctx, tx, app, last.ID)
+	return e.loadStage(ctx, tx, app, last.ID, nil)
 }

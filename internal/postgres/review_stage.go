@@ -181,7 +181,7 @@ func (tx *Tx) LastStage(ctx context.Context, appID string) (ReviewStage, error) 
 // Stage reads one stage.
 func (tx *Tx) Stage(ctx context.Context, id int64) (ReviewStage, error) {
 	var r stageRow
-	if err := tx.GetContext(ctx, &r, `SELECT `+stageColumns+` FROM review_stages WHERE id = $1`, id); err != nil {
+	if err := tx.getPrepared(ctx, &r, `SELECT `+stageColumns+` FROM review_stages WHERE id = $1`, id); err != nil {
 		return ReviewStage{}, mapError("read stage", err)
 	}
 	return toStage(r)

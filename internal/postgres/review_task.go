@@ -164,7 +164,7 @@ SELECT ` + taskColumns + ` FROM t JOIN users u ON u.id = t.assignee_id ORDER BY 
 func (tx *Tx) StageTasks(ctx context.Context, stageID int64) ([]ReviewTask, error) {
 	var rows []taskRow
 	q := `SELECT ` + taskColumns + taskFrom + `WHERE t.stage_id = $1 ORDER BY t.position, t.created_at`
-	if err := tx.SelectContext(ctx, &rows, q, stageID); err != nil {
+	if err := tx.selectPrepared(ctx, &rows, q, stageID); err != nil {
 		return nil, mapError("list stage tasks", err)
 	}
 	return toTasks(rows)
@@ -188,10 +188,14 @@ func (tx *Tx) TaskApplication(ctx context.Context, taskID, userID string) (appID
 		return "", 0, fmt.Errorf("task %q: %w", taskID, errs.ErrNotFound)
 	}
 	const q = `SELECT application_id, stage_id FROM review_tasks WHERE id = $1 AND assignee_id = $2`
-	if err := tx.QueryRowxContext(ctx, q, taskID, userID).Scan(&appID, &stageID); err != nil {
+	var r struct {
+		AppID   string `db:"application_id"`
+		StageID int64  `db:"stage_id"`
+	}
+	if err := tx.getPrepared(ctx, &r, q, taskID, userID); err != nil {
 		return "", 0, mapError("find task", err)
 	}
-	return appID, stageID, nil
+	return r.AppID, r.StageID, nil
 }
 
 // SaveTask writes what changed in a task: its status and decision.
@@ -208,7 +212,7 @@ func (tx *Tx) SaveTask(ctx context.Context, t ReviewTask) error {
 UPDATE review_tasks SET status = $2, decision = $3, scores = $4, total = $5, comment = $6, reason = $7,
     decided_at = $8, closed_at = $9
 WHERE id = $1`
-	_, err := tx.ExecContext(ctx, q, t.ID, t.Status, nullString(t.Decision), scores, nullString(t.Total), t.Comment,
+	_, err := tx.execPrepared(ctx, q, t.ID, t.Status, nullString(t.Decision), scores, nullString(t.Total), t.Comment,
 		t.Reason, t.Decided, t.Closed)
 	if err != nil {
 		return mapError("save task", err)
