@@ -152,10 +152,18 @@ var authzCases = []authzCase{
 	{"GET /audit", "-", plain("GET", "/api/v1/audit"), want(200, 403, "admin", "auditor")},
 	{"GET /audit/verify", "-", plain("GET", "/api/v1/audit/verify"), want(200, 403, "admin", "auditor")},
 	{"GET /audit/export", "-", plain("GET", "/api/v1/audit/export"), want(200, 403, "admin", "auditor")},
+	// Findings carry experts' scores: auditors only, not administrators.
+	{"GET /oversight", "-", plain("GET", "/api/v1/oversight"), want(200, 403, "auditor")},
 	{"GET /applications/{id}/attachments", "A", plain("GET", "/api/v1/applications/{A}/attachments"), want(200, 404, seesA...)},
 	{"GET /applications/{id}/attachments", "B", plain("GET", "/api/v1/applications/{B}/attachments"), want(200, 404, seesB...)},
 	{"GET /applications/{id}/review", "P", plain("GET", "/api/v1/applications/{P}/review"), want(200, 404, seesA...)},
 	{"GET /applications/{id}/review", "B", plain("GET", "/api/v1/applications/{B}/review"), want(200, 404, seesB...)},
+	// The decision record names the panel: the bureau and oversight read
+	// it, administrators the process only; whoever else sees the
+	// application gets 404.
+	{"GET /applications/{id}/decision-record", "P", plain("GET", "/api/v1/applications/{P}/decision-record"),
+		want(200, 404, "staff", "leader", "auditor", "admin")},
+	{"GET /applications/{id}/decision-record", "B", plain("GET", "/api/v1/applications/{B}/decision-record"), want(200, 404, "auditor")},
 	{"GET /applications/{id}/questions", "A", plain("GET", "/api/v1/applications/{A}/questions"), want(200, 404, seesA...)},
 	{"GET /applications/{id}/questions", "B", plain("GET", "/api/v1/applications/{B}/questions"), want(200, 404, seesB...)},
 	// Nothing is open to answer under review; the draft's owner gets past

@@ -49,6 +49,8 @@ const (
 	KindReviewAssign   = "review.assign"
 	KindExpertDraw     = "review.draw"
 	KindAnswer         = "review.answer"
+	// KindAuditExport: the log, or part of it, exported to a file.
+	KindAuditExport = "audit.export"
 )
 
 // Entry is what one audited action records. Its JSON form is what the hash
@@ -124,6 +126,8 @@ const (
 	ChainCalendar = "calendar"
 	// ChainSessions: failed logins under no known account.
 	ChainSessions = "sessions"
+	// ChainExports: exports of the log itself.
+	ChainExports = "exports"
 	// ChainSystem: anything else.
 	ChainSystem = "system"
 )
@@ -146,6 +150,8 @@ func ChainOf(e Entry) string {
 		return ChainWorkflows
 	case e.Kind == KindCalendarOverride:
 		return ChainCalendar
+	case e.Kind == KindAuditExport:
+		return ChainExports
 	}
 	return ChainSystem
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/sciflow/sciflow/internal/postgres"
 )
@@ -156,13 +157,77 @@ func (c *Chain) verifyLegacy(ctx context.Context, tx *postgres.Tx, r *Report) er
 	return nil
 }
 
-// chainWalk follows one chain through its entries to its head.
+// chainWalk follows one chain through its entries to its head, collecting
+// what does not hold: Verify walks every chain with it, VerifyChain one.
 type chainWalk struct {
+	c        *Chain
 	name     string
 	head     postgres.ChainHead
 	hasHead  bool
 	expect   int64
 	prevHash []byte
+	entries  int64
+	problems []Problem
+}
+
+func (c *Chain) walk(name string, head postgres.ChainHead, hasHead bool) *chainWalk {
+	return &chainWalk{c: c, name: name, head: head, hasHead: hasHead, expect: 1}
+}
+
+// step checks the chain's next entry: its hash, its link to the one before,
+// the positions skipped, and that the head accounts for it. It reports
+// whether the entry is intact by itself.
+func (w *chainWalk) step(row postgres.AuditRow) bool {
+	w.entries++
+	pos := row.ChainSeq.Int64
+	gap := pos > w.expect
+	for s := w.expect; s < pos; s++ {
+		w.report(Problem{Chain: w.name, ChainSeq: s, Kind: ProblemDeleted})
+	}
+	intact := hmac.Equal(w.c.entryHash(row.PrevHash, []byte(row.Content)), row.Hash)
+	switch {
+	case !intact:
+		w.report(Problem{Seq: row.Seq, Chain: w.name, ChainSeq: pos, Kind: ProblemAltered})
+	case !gap && !bytes.Equal(row.PrevHash, w.prevHash):
+		w.report(Problem{Seq: row.Seq, Chain: w.name, ChainSeq: pos, Kind: ProblemRelinked})
+	}
+	if w.hasHead && pos > w.head.Count {
+		w.report(Problem{Seq: row.Seq, Chain: w.name, ChainSeq: pos, Kind: ProblemInserted})
+	}
+	w.prevHash, w.expect = row.Hash, pos+1
+	return intact
+}
+
+// finish checks the chain's signed head against the last entry walked.
+func (w *chainWalk) finish() {
+	if !w.hasHead {
+		if w.entries > 0 {
+			w.report(Problem{Chain: w.name, ChainSeq: w.expect - 1, Kind: ProblemHead, Detail: "the chain's head is missing"})
+		}
+		return
+	}
+	h := w.head
+	if h.Count == 0 {
+		return // a chain begun (an application created) with nothing in it yet
+	}
+	if !hmac.Equal(w.c.chainSignature(h.Chain, h.Count, h.LastHash), h.Signature) {
+		w.report(Problem{Chain: w.name, ChainSeq: h.Count, Kind: ProblemHead, Detail: "head signature does not match"})
+	}
+	for s := w.expect; s <= h.Count; s++ {
+		w.report(Problem{Chain: w.name, ChainSeq: s, Kind: ProblemTruncated})
+	}
+	if w.expect-1 == h.Count && !bytes.Equal(w.prevHash, h.LastHash) {
+		w.report(Problem{Chain: w.name, ChainSeq: h.Count, Kind: ProblemHead, Detail: "last entry is not the one the head signed"})
+	}
+}
+
+func (w *chainWalk) report(p Problem) { w.problems = append(w.problems, p) }
+
+// reported says whether the walk found something wrong at position pos.
+func (w *chainWalk) reported(pos int64) bool {
+	return slices.ContainsFunc(w.problems, func(p Problem) bool {
+		return p.ChainSeq == pos && p.Kind != ProblemInserted && p.Kind != ProblemHead
+	})
 }
 
 // verifyChains checks every chain: each entry's hash, its link to the one
@@ -170,49 +235,21 @@ type chainWalk struct {
 func (c *Chain) verifyChains(ctx context.Context, tx *postgres.Tx, r *Report) error {
 	var w *chainWalk
 	finish := func() {
-		if w == nil {
-			return
-		}
-		r.Chains++
-		if !w.hasHead {
-			r.Problems = append(r.Problems, Problem{Chain: w.name, ChainSeq: w.expect - 1, Kind: ProblemHead, Detail: "the chain's head is missing"})
-			return
-		}
-		h := w.head
-		if !hmac.Equal(c.chainSignature(h.Chain, h.Count, h.LastHash), h.Signature) {
-			r.Problems = append(r.Problems, Problem{Chain: w.name, ChainSeq: h.Count, Kind: ProblemHead, Detail: "head signature does not match"})
-		}
-		for s := w.expect; s <= h.Count; s++ {
-			r.Problems = append(r.Problems, Problem{Chain: w.name, ChainSeq: s, Kind: ProblemTruncated})
-		}
-		if w.expect-1 == h.Count && !bytes.Equal(w.prevHash, h.LastHash) {
-			r.Problems = append(r.Problems, Problem{Chain: w.name, ChainSeq: h.Count, Kind: ProblemHead, Detail: "last entry is not the one the head signed"})
+		if w != nil {
+			w.finish()
+			r.Chains++
+			r.Checked += w.entries
+			r.Problems = append(r.Problems, w.problems...)
 		}
 	}
 	err := tx.ScanChains(ctx, func(e postgres.ChainEntry) error {
 		if w == nil || w.name != e.Head.Chain {
 			finish()
-			w = &chainWalk{name: e.Head.Chain, head: e.Head, hasHead: e.HasHead, expect: 1}
+			w = c.walk(e.Head.Chain, e.Head, e.HasHead)
 		}
-		row := e.Row
-		if row.Seq == 0 {
-			return nil // a head whose entries are all gone
+		if e.Row.Seq != 0 { // else a head whose entries are all gone
+			w.step(e.Row)
 		}
-		r.Checked++
-		pos := row.ChainSeq.Int64
-		gap := pos > w.expect
-		for s := w.expect; s < pos; s++ {
-			r.Problems = append(r.Problems, Problem{Chain: w.name, ChainSeq: s, Kind: ProblemDeleted})
-		}
-		if !hmac.Equal(c.entryHash(row.PrevHash, []byte(row.Content)), row.Hash) {
-			r.Problems = append(r.Problems, Problem{Seq: row.Seq, Chain: w.name, ChainSeq: pos, Kind: ProblemAltered})
-		} else if !gap && !bytes.Equal(row.PrevHash, w.prevHash) {
-			r.Problems = append(r.Problems, Problem{Seq: row.Seq, Chain: w.name, ChainSeq: pos, Kind: ProblemRelinked})
-		}
-		if w.hasHead && pos > w.head.Count {
-			r.Problems = append(r.Problems, Problem{Seq: row.Seq, Chain: w.name, ChainSeq: pos, Kind: ProblemInserted})
-		}
-		w.prevHash, w.expect = row.Hash, pos+1
 		return nil
 	})
 	if err != nil {

@@ -151,6 +151,7 @@ func (s *Server) routes(g *echo.Group) {
 	g.GET("/attachments/:id", s.downloadAttachment)
 
 	g.GET("/applications/:id/review", s.reviewRecord)
+	g.GET("/applications/:id/decision-record", s.decisionRecord)
 	g.POST("/applications/:id/reviewers", s.addReviewer)
 	g.GET("/applications/:id/questions", s.listQuestions)
 	g.POST("/applications/:id/answers", s.answerQuestions)
@@ -184,6 +185,7 @@ func (s *Server) routes(g *echo.Group) {
 	g.GET("/audit", s.listAudit)
 	g.GET("/audit/verify", s.verifyAudit)
 	g.GET("/audit/export", s.exportAudit)
+	g.GET("/oversight", s.runOversight)
 }
 
 // Handler exposes the routes, for tests that use httptest.

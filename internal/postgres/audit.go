@@ -3,12 +3,14 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sciflow/sciflow/internal/errs"
 )
@@ -326,48 +328,196 @@ type AuditQuery struct {
 	Event         string
 	ApplicationID string
 	From, To      time.Time
-	AfterSeq      int64 // cursor: entries after this seq
-	Limit         int
+	// Search is text that the entry's comment or one of the text values of
+	// its data contains, ignoring case; "" matches every entry.
+	Search string
+	// SearchOutsideApplications makes Search match only entries not about an
+	// application: administrators may not read those entries' comments and
+	// data, so they must not find entries by them either.
+	SearchOutsideApplications bool
+	// AfterSeq is the cursor: the seq of the last entry of the previous
+	// page; the listing goes on after that entry's place in its order.
+	AfterSeq int64
+	Limit    int
 }
 
-// AuditEntries lists entries oldest first, by the filters given.
-func (db *DB) AuditEntries(ctx context.Context, f AuditQuery) ([]AuditRow, error) {
+// MaxAuditSearch is the longest Search, in characters.
+const MaxAuditSearch = 100
+
+// Check refuses malformed filters before anything runs.
+func (f AuditQuery) Check() error {
 	for name, id := range map[string]string{"actor": f.ActorID, "application_id": f.ApplicationID} {
 		if id != "" && !isUUID(id) {
-			return nil, errs.E(errs.BadRequest, "编号格式不正确："+name, "malformed id: "+name).Field(name, "编号格式不正确", "malformed id")
+			return errs.E(errs.BadRequest, "编号格式不正确："+name, "malformed id: "+name).Field(name, "编号格式不正确", "malformed id")
 		}
 	}
-	q := `SELECT seq, chain, chain_seq, content, prev_hash, hash FROM audit_log WHERE seq > $1`
-	args := []any{f.AfterSeq}
-	add := func(cond string, v any) {
-		args = append(args, v)
-		q += " AND " + cond + strconv.Itoa(len(args))
+	if utf8.RuneCountInString(f.Search) > MaxAuditSearch {
+		return errs.E(errs.BadRequest, fmt.Sprintf("搜索词不能超过 %d 个字", MaxAuditSearch), fmt.Sprintf("a search is at most %d characters", MaxAuditSearch)).
+			Field("q", fmt.Sprintf("不能超过 %d 个字", MaxAuditSearch), fmt.Sprintf("at most %d characters", MaxAuditSearch))
 	}
-	if f.ActorID != "" {
-		add("actor_id = $", f.ActorID)
+	return nil
+}
+
+// AuditEntries lists a page of entries by the filters given, in listing
+// order: by writing transaction, then seq. Only entries whose transaction
+// had ended before the oldest transaction still running took its id are
+// listed (migration 009 says why): whatever commits later sorts after
+// them, so paging on from a cursor never skips nor repeats an entry, however
+// transactions interleave. An entry committed before the call is listed,
+// unless a transaction of this database that took its id earlier is still
+// running a second (auditSettle) later.
+func (db *DB) AuditEntries(ctx context.Context, f AuditQuery) ([]AuditRow, error) {
+	if err := f.Check(); err != nil {
+		return nil, err
 	}
-	if f.Workflow != "" {
-		add("workflow = $", f.Workflow)
+	after, err := db.auditStart(ctx, f.AfterSeq)
+	if err != nil {
+		return nil, err
 	}
-	if f.Event != "" {
-		add("event = $", f.Event)
-	}
-	if f.ApplicationID != "" {
-		add("application_id = $", f.ApplicationID)
-	}
-	if !f.From.IsZero() {
-		add("at >= $", f.From)
-	}
-	if !f.To.IsZero() {
-		add("at < $", f.To)
-	}
-	args = append(args, f.Limit)
-	q += " ORDER BY seq LIMIT $" + strconv.Itoa(len(args))
+	q, args := f.listing(auditRowColumns, "", after)
 	var out []AuditRow
 	if err := db.SelectContext(ctx, &out, q, args...); err != nil {
 		return nil, mapError("list audit entries", err)
 	}
 	return out, nil
+}
+
+const auditRowColumns = `l.seq, l.chain, l.chain_seq, l.content, l.prev_hash, l.hash`
+
+// auditHorizon is the listing's horizon: the oldest transaction of this
+// database that was running when the statement's snapshot was taken, else
+// the first not yet begun. Every transaction before it has ended, so every
+// entry below it that will ever be committed is in the snapshot. The
+// snapshot's own xmin would do, but it counts every database on the
+// server: another database's long transaction, which cannot write here,
+// would hold the listing back. A transaction holds the lock on its own id
+// until it ends, so one whose holder is in another database is running
+// there; any other (one that ended after the snapshot, a prepared one)
+// counts as this database's, which only holds the listing back a moment.
+const auditHorizon = `(
+    SELECT coalesce(min(x), pg_snapshot_xmax(pg_current_snapshot())) FROM pg_snapshot_xip(pg_current_snapshot()) x
+    WHERE NOT EXISTS (
+        SELECT FROM pg_locks k JOIN pg_stat_activity a ON a.pid = k.pid
+        WHERE k.locktype = 'transactionid' AND k.transactionid = x::xid AND k.mode = 'ExclusiveLock' AND k.granted
+            AND a.datname IS DISTINCT FROM current_database()))`
+
+// auditSettle is how long a listing waits for the transactions that were
+// running when it began, whose entries it could not list before they end.
+// Transactions take milliseconds; one that runs longer holds back the
+// entries written after it began, from listings as from seals.
+const auditSettle = time.Second
+
+// auditStart begins a listing: it waits (up to auditSettle) until every
+// transaction of this database that had taken an id when it was called has
+// ended, so that every entry committed before the call is final, and it
+// returns the xid of the cursor's entry ("" for no cursor), from which the
+// listing goes on.
+func (db *DB) auditStart(ctx context.Context, afterSeq int64) (string, error) {
+	const q = `
+SELECT ` + auditHorizon + ` < pg_snapshot_xmax(s) AS running, pg_snapshot_xmax(s)::text AS xmax,
+    coalesce((SELECT xid::text FROM audit_log WHERE seq = $1), '') AS cursor_xid
+FROM pg_current_snapshot() s`
+	var r struct {
+		Running   bool   `db:"running"`
+		Xmax      string `db:"xmax"`
+		CursorXID string `db:"cursor_xid"`
+	}
+	if err := db.GetContext(ctx, &r, q, afterSeq); err != nil {
+		return "", mapError("start audit listing", err)
+	}
+	if afterSeq != 0 && r.CursorXID == "" {
+		return "", errs.E(errs.BadRequest, "分页游标无效", "invalid cursor").Field("cursor", "无效", "invalid")
+	}
+	if !r.Running {
+		return r.CursorXID, nil
+	}
+	deadline := time.Now().Add(auditSettle)
+	for pause := 2 * time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
+		var ended bool
+		if err := db.GetContext(ctx, &ended, `SELECT `+auditHorizon+` >= $1::xid8`, r.Xmax); err != nil {
+			return "", mapError("wait for audit writers", err)
+		}
+		if ended || time.Now().After(deadline) {
+			return r.CursorXID, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("wait for audit writers: %w", ctx.Err())
+		case <-time.After(pause):
+		}
+	}
+}
+
+// listing is the query of the final entries the filters select after the
+// cursor's place (afterXID and AfterSeq; none when afterXID is ""), in
+// listing order, the first Limit of them (all for 0): columns of audit_log
+// l and of what join adds. The horizon and the rows come from one snapshot,
+// the statement's.
+func (f AuditQuery) listing(columns, join, afterXID string) (string, []any) {
+	q := `SELECT ` + columns + ` FROM audit_log l ` + join + `
+WHERE l.xid < ` + auditHorizon
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if afterXID != "" {
+		q += ` AND (l.xid, l.seq) > (` + arg(afterXID) + `::xid8, ` + arg(f.AfterSeq) + `::bigint)`
+	}
+	if f.ActorID != "" {
+		q += ` AND l.actor_id = ` + arg(f.ActorID)
+	}
+	if f.Workflow != "" {
+		q += ` AND l.workflow = ` + arg(f.Workflow)
+	}
+	if f.Event != "" {
+		q += ` AND l.event = ` + arg(f.Event)
+	}
+	if f.ApplicationID != "" {
+		q += ` AND l.application_id = ` + arg(f.ApplicationID)
+	}
+	if !f.From.IsZero() {
+		q += ` AND l.at >= ` + arg(f.From)
+	}
+	if !f.To.IsZero() {
+		q += ` AND l.at < ` + arg(f.To)
+	}
+	if f.Search != "" {
+		p := arg(likeContaining(f.Search))
+		// PostgreSQL's text search does not split Chinese into words, and
+		// pg_trgm takes no trigrams from it under the C locale the
+		// embedded cluster runs: a substring match it is, without an index.
+		q += ` AND (l.content::jsonb ->> 'comment' ILIKE ` + p + ` OR EXISTS (
+    SELECT FROM jsonb_path_query(l.content::jsonb -> 'data', '$.** ? (@.type() == "string")') v
+    WHERE v #>> '{}' ILIKE ` + p + `))`
+		if plainInJSON(f.Search) {
+			// Where the search reads the same in the stored JSON, a value
+			// that contains it makes the content contain it: a cheap test
+			// first spares decoding most entries.
+			q += ` AND l.content ILIKE ` + p
+		}
+		if f.SearchOutsideApplications {
+			q += ` AND l.application_id IS NULL`
+		}
+	}
+	q += ` ORDER BY l.xid, l.seq`
+	if f.Limit > 0 {
+		q += ` LIMIT ` + arg(f.Limit)
+	}
+	return q, args
+}
+
+// likeContaining is the LIKE pattern of text containing s.
+func likeContaining(s string) string {
+	return "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s) + "%"
+}
+
+// plainInJSON reports whether s is written as itself inside a JSON string
+// the way entries are encoded (encoding/json escapes quotes, backslashes,
+// control characters and <, > and &).
+func plainInJSON(s string) bool {
+	b, err := json.Marshal(s)
+	return err == nil && string(b) == `"`+s+`"`
 }
 
 // RecentRegistrations counts self-registrations from address since since,

@@ -17,7 +17,7 @@ import (
 
 // consolePages are the console's templates in web/templates.
 var consolePages = []string{"console_admin", "console_users", "console_user", "console_orgs",
-	"console_workflows", "console_workflow", "console_audit", "console_plan"}
+	"console_workflows", "console_workflow", "console_audit", "console_plan", "console_oversight"}
 
 func (ui *UI) mountConsole(e *echo.Echo) {
 	e.GET("/admin", ui.signedIn(ui.adminHome))
@@ -33,6 +33,7 @@ func (ui *UI) mountConsole(e *echo.Echo) {
 	e.GET("/admin/workflows/:key", ui.signedIn(ui.workflowPage))
 	e.GET("/audit", ui.signedIn(ui.auditLog))
 	e.GET("/audit/verify", ui.signedIn(ui.auditVerify))
+	e.GET("/oversight", ui.signedIn(ui.oversightChecks))
 	e.GET("/plan", ui.signedIn(ui.plan))
 }
 
@@ -105,6 +106,7 @@ var auditKindWords = map[string]errs.Text{
 	audit.KindUserCreate:       {Zh: "新建用户", En: "user created"},
 	audit.KindUserChange:       {Zh: "修改用户", En: "user changed"},
 	audit.KindCalendarOverride: {Zh: "调整工作日", En: "working-day override"},
+	audit.KindAuditExport:      {Zh: "导出审计日志", En: "audit log exported"},
 	audit.KindReviewDecision:   {Zh: "评审决定", En: "review decision"},
 	audit.KindReviewRecall:     {Zh: "取回决定", En: "decision recalled"},
 	audit.KindReviewRecuse:     {Zh: "回避", En: "recusal"},

@@ -32,16 +32,20 @@ type auditPage struct {
 	Workflows []option
 	Events    []option
 	// Next and First are links to the following and the first page; Export
-	// is the CSV of everything the filters select.
-	Next, First, Export string
-	Verify              *verifyView
-	Invalid             bool
+	// and ExportXLSX are the files of everything the filters select.
+	Next, First, Export, ExportXLSX string
+	// SearchLimited: the reader is an administrator, whose search finds only
+	// entries not about an application (whose comments and data they may
+	// not read).
+	SearchLimited bool
+	Verify        *verifyView
+	Invalid       bool
 }
 
 // auditForm is the filter as typed: an actor by username or id, dates as
-// days in China time.
+// days in China time, Q the text searched for in comments and data.
 type auditForm struct {
-	Actor, Workflow, Event, App, From, To, Cursor string
+	Actor, Workflow, Event, App, From, To, Q, Cursor string
 }
 
 type auditRow struct {
@@ -108,8 +112,8 @@ func (ui *UI) renderAudit(c echo.Context, verify bool) error {
 	ctx := c.Request().Context()
 	f := auditForm{Actor: strings.TrimSpace(c.QueryParam("actor")), Workflow: c.QueryParam("workflow"), Event: c.QueryParam("event"),
 		App: strings.TrimSpace(c.QueryParam("application_id")), From: c.QueryParam("from"), To: c.QueryParam("to"),
-		Cursor: c.QueryParam("cursor")}
-	p := auditPage{Filter: f}
+		Q: strings.TrimSpace(c.QueryParam("q")), Cursor: c.QueryParam("cursor")}
+	p := auditPage{Filter: f, SearchLimited: !u.Has(identity.Auditor)}
 	for _, def := range ui.Engine.Workflows() {
 		p.Workflows = append(p.Workflows, option{Value: def.Key, Label: def.Title.In(d.En)})
 		if def.Key == f.Workflow {
@@ -130,7 +134,7 @@ func (ui *UI) renderAudit(c echo.Context, verify bool) error {
 		}
 		p.Verify = v
 	}
-	q, api, err := ui.auditQuery(ctx, f, d.En)
+	q, api, err := ui.auditQuery(ctx, u, f)
 	status := http.StatusOK
 	if err == nil {
 		var rows []postgres.AuditRow
@@ -154,6 +158,8 @@ func (ui *UI) renderAudit(c echo.Context, verify bool) error {
 		p.Invalid = true
 	} else {
 		p.Export = "/api/v1/audit/export?" + api.Encode()
+		api.Set("format", "xlsx")
+		p.ExportXLSX = "/api/v1/audit/export?" + api.Encode()
 	}
 	if f.Cursor != "" {
 		p.First = "/audit?" + filterValues(f).Encode()
@@ -166,7 +172,7 @@ func (ui *UI) renderAudit(c echo.Context, verify bool) error {
 func filterValues(f auditForm) url.Values {
 	v := url.Values{}
 	for k, s := range map[string]string{"actor": f.Actor, "workflow": f.Workflow, "event": f.Event,
-		"application_id": f.App, "from": f.From, "to": f.To} {
+		"application_id": f.App, "from": f.From, "to": f.To, "q": f.Q} {
 		if s != "" {
 			v.Set(k, s)
 		}
@@ -174,11 +180,12 @@ func filterValues(f auditForm) url.Values {
 	return v
 }
 
-// auditQuery turns the typed filters into the storage query, and into the
-// parameters GET /api/v1/audit/export takes for the same selection (an
-// actor's id, RFC 3339 times).
-func (ui *UI) auditQuery(ctx context.Context, f auditForm, en bool) (postgres.AuditQuery, url.Values, error) {
-	q := postgres.AuditQuery{Workflow: f.Workflow, Event: f.Event, ApplicationID: f.App, Limit: auditPageSize}
+// auditQuery turns the typed filters into the storage query for reader,
+// and into the parameters GET /api/v1/audit/export takes for the same
+// selection (an actor's id, RFC 3339 times).
+func (ui *UI) auditQuery(ctx context.Context, reader *identity.User, f auditForm) (postgres.AuditQuery, url.Values, error) {
+	q := postgres.AuditQuery{Workflow: f.Workflow, Event: f.Event, ApplicationID: f.App, Search: f.Q,
+		SearchOutsideApplications: !reader.Has(identity.Auditor), Limit: auditPageSize}
 	api := url.Values{}
 	if f.Actor != "" {
 		q.ActorID = f.Actor
@@ -214,7 +221,7 @@ func (ui *UI) auditQuery(ctx context.Context, f auditForm, en bool) (postgres.Au
 		}
 		q.AfterSeq = n
 	}
-	for k, v := range map[string]string{"workflow": q.Workflow, "event": q.Event, "application_id": q.ApplicationID} {
+	for k, v := range map[string]string{"workflow": q.Workflow, "event": q.Event, "application_id": q.ApplicationID, "q": q.Search} {
 		if v != "" {
 			api.Set(k, v)
 		}

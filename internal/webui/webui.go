@@ -51,7 +51,7 @@ type UI struct {
 // pageNames are the pages, each a file in web/templates besides the shared
 // layout.html and parts.html.
 var pageNames = []string{"index", "login", "register", "reset", "done", "notices", "notice",
-	"apply", "apps", "app", "new", "tasks", "notifications"}
+	"apply", "apps", "app", "new", "tasks", "notifications", "record"}
 
 // New parses every template once, so a broken template stops start-up
 // instead of failing a request.
@@ -96,6 +96,8 @@ func (ui *UI) Mount(e *echo.Echo) {
 	e.GET("/apps/new", ui.signedIn(ui.newApp))
 	e.POST("/apps", ui.signedIn(ui.createApp))
 	e.GET("/apps/:id", ui.signedIn(ui.showApp))
+	e.GET("/apps/:id/record", ui.signedIn(ui.record))
+	e.GET("/apps/:id/record.css", ui.recordStyle)
 	e.POST("/apps/:id/edit", ui.signedIn(ui.editApp))
 	e.POST("/apps/:id/events", ui.signedIn(ui.fireEvent))
 	e.POST("/apps/:id/attachments", ui.signedIn(ui.upload))
