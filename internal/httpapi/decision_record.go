@@ -47,33 +47,18 @@ type recordStepJSON struct {
 	DecidedBy  []applicantJSON `json:"decided_by"`
 }
 
+// recordStageJSON is a stage as /review gives it, its outcome titled and
+// its draws naming who was picked.
 type recordStageJSON struct {
-	State        string           `json:"state"`
-	StateTitle   string           `json:"state_title"`
-	Round        int              `json:"round"`
-	Policy       string           `json:"policy"`
-	OpenedAt     string           `json:"opened_at"`
-	DueAt        *string          `json:"due_at"`
-	ClosedAt     *string          `json:"closed_at"`
-	Outcome      *string          `json:"outcome"`
+	stageJSON
 	OutcomeTitle string           `json:"outcome_title,omitempty"`
-	Decided      bool             `json:"decided"`
-	Summary      map[string]any   `json:"summary,omitempty"`
-	Tasks        []taskJSON       `json:"tasks"`
 	Draws        []recordDrawJSON `json:"draws"`
 }
 
 type recordDrawJSON struct {
-	ID           int64           `json:"id"`
-	Seed         string          `json:"seed"`
-	Specialty    string          `json:"specialty"`
-	Wanted       int             `json:"wanted"`
-	PoolSize     int             `json:"pool_size"`
-	Pool         []string        `json:"pool"`
-	Picked       []applicantJSON `json:"picked"`
-	ReplacesTask *string         `json:"replaces_task"`
-	DrawnAt      string          `json:"drawn_at"`
-	Replays      bool            `json:"replays"`
+	drawJSON
+	PoolSize int             `json:"pool_size"`
+	Picked   []applicantJSON `json:"picked"`
 }
 
 type recusalJSON struct {
@@ -210,29 +195,18 @@ func toDecisionRecordJSON(rec engine.DecisionRecord, def *workflow.Definition, e
 		out.Transitions = append(out.Transitions, j)
 	}
 	for _, st := range rec.Stages {
-		j := recordStageJSON{State: st.State, StateTitle: st.StateTitle.In(en), Round: st.Round, Policy: st.Policy,
-			OpenedAt: timeJSON(st.Opened), DueAt: timePtrJSON(st.Due), ClosedAt: timePtrJSON(st.Closed), Decided: st.Decided,
-			Summary: st.Summary, Tasks: []taskJSON{}, Draws: []recordDrawJSON{}}
+		j := recordStageJSON{stageJSON: toStageJSON(st, en), Draws: []recordDrawJSON{}}
 		if st.Outcome != "" {
-			outcome := st.Outcome
-			j.Outcome, j.OutcomeTitle = &outcome, eventTitle(def, outcome, en)
-		}
-		for _, t := range st.Tasks {
-			j.Tasks = append(j.Tasks, toTaskJSON(t, en))
+			j.OutcomeTitle = eventTitle(def, st.Outcome, en)
 		}
 		for _, d := range st.Draws {
-			dj := recordDrawJSON{ID: d.ID, Seed: d.Seed, Specialty: d.Specialty, Wanted: d.Wanted, PoolSize: len(d.Pool),
-				Pool: d.Pool, Picked: []applicantJSON{}, DrawnAt: timeJSON(d.DrawnAt), Replays: d.Replays}
+			dj := recordDrawJSON{drawJSON: toDrawJSON(d), PoolSize: len(d.Pool), Picked: []applicantJSON{}}
 			for _, id := range d.Picked {
 				p, ok := rec.People[id]
 				if !ok {
 					p = engine.UserRef{ID: id}
 				}
 				dj.Picked = append(dj.Picked, person(p))
-			}
-			if d.ReplacesTask != "" {
-				replaces := d.ReplacesTask
-				dj.ReplacesTask = &replaces
 			}
 			j.Draws = append(j.Draws, dj)
 		}

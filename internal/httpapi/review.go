@@ -50,26 +50,38 @@ func (s *Server) reviewRecord(c echo.Context) error {
 	en := English(c.Request())
 	out := make([]stageJSON, 0, len(stages))
 	for _, st := range stages {
-		j := stageJSON{State: st.State, StateTitle: st.StateTitle.In(en), Round: st.Round, Policy: st.Policy,
-			OpenedAt: timeJSON(st.Opened), DueAt: timePtrJSON(st.Due), ClosedAt: timePtrJSON(st.Closed), Decided: st.Decided,
-			Summary: st.Summary, Tasks: []taskJSON{}, Draws: []drawJSON{}}
-		if st.Outcome != "" {
-			j.Outcome = &st.Outcome
-		}
-		for _, t := range st.Tasks {
-			j.Tasks = append(j.Tasks, toTaskJSON(t, en))
-		}
+		j := toStageJSON(st, en)
 		for _, d := range st.Draws {
-			dj := drawJSON{ID: d.ID, Seed: d.Seed, Specialty: d.Specialty, Wanted: d.Wanted, Pool: d.Pool, Picked: d.Picked,
-				DrawnAt: timeJSON(d.DrawnAt), Replays: d.Replays}
-			if d.ReplacesTask != "" {
-				dj.ReplacesTask = &d.ReplacesTask
-			}
-			j.Draws = append(j.Draws, dj)
+			j.Draws = append(j.Draws, toDrawJSON(d))
 		}
 		out = append(out, j)
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// toStageJSON is a stage with its tasks; its draws are the caller's to add.
+func toStageJSON(st engine.StageRecord, en bool) stageJSON {
+	j := stageJSON{State: st.State, StateTitle: st.StateTitle.In(en), Round: st.Round, Policy: st.Policy,
+		OpenedAt: timeJSON(st.Opened), DueAt: timePtrJSON(st.Due), ClosedAt: timePtrJSON(st.Closed), Decided: st.Decided,
+		Summary: st.Summary, Tasks: []taskJSON{}, Draws: []drawJSON{}}
+	if st.Outcome != "" {
+		outcome := st.Outcome
+		j.Outcome = &outcome
+	}
+	for _, t := range st.Tasks {
+		j.Tasks = append(j.Tasks, toTaskJSON(t, en))
+	}
+	return j
+}
+
+func toDrawJSON(d engine.DrawRecord) drawJSON {
+	dj := drawJSON{ID: d.ID, Seed: d.Seed, Specialty: d.Specialty, Wanted: d.Wanted, Pool: d.Pool, Picked: d.Picked,
+		DrawnAt: timeJSON(d.DrawnAt), Replays: d.Replays}
+	if d.ReplacesTask != "" {
+		replaces := d.ReplacesTask
+		dj.ReplacesTask = &replaces
+	}
+	return dj
 }
 
 type questionJSON struct {
