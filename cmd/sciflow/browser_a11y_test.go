@@ -95,7 +95,9 @@ func TestBrowserPagesAreAccessibleOnAPhone(t *testing.T) {
 		{"rival", "/apps/" + draft.ID}, {"rival", "/notifications"},
 		{"unit", "/tasks"}, {"unit", "/apps/" + sent.ID},
 		{"staff", "/apps"}, {"staff", "/apps/" + ch.ID}, {"staff", "/plan"}, {"staff", "/admin/workflows/jiebang"},
+		{"staff", "/apps/" + sent.ID + "/record"},
 		{"auditor", "/audit"}, {"auditor", "/audit/verify"}, {"auditor", "/apps/" + sent.ID},
+		{"auditor", "/apps/" + sent.ID + "/record"}, {"auditor", "/oversight"},
 		{"admin", "/admin"}, {"admin", "/admin/users"}, {"admin", "/admin/orgs"}, {"admin", "/admin/workflows"},
 	}
 	signedIn := ""
