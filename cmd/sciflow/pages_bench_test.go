@@ -76,6 +76,8 @@ WHERE t.status = 'open' AND 'expert' = ANY (u.roles) LIMIT 1`)
 		{"workflow-diagram", "staff", "/admin/workflows/jiebang"},
 		{"audit-log", "auditor", "/audit"},
 		{"audit-verify", "auditor", "/audit/verify"},
+		{"decision-record-busiest", "auditor", "/apps/" + busiest + "/record"},
+		{"oversight", "auditor", "/oversight"},
 		{"admin", "admin", "/admin"},
 		{"users", "admin", "/admin/users"},
 		{"orgs", "admin", "/admin/orgs"},
