@@ -44,13 +44,10 @@ func (s *Service) twoStages(ctx context.Context, o Options) ([]Finding, error) {
 			t := name(r.Workflow, st)
 			zh[i], en[i] = "“"+t.Zh+"”", t.En
 		}
-		out = append(out, Finding{Check: CheckTwoStages, Severity: SeverityHigh, ApplicationID: r.ApplicationID,
-			Workflow: r.Workflow, ActorID: r.ActorID, ActorName: r.ActorName, ActorUsername: r.ActorUsername, At: r.At,
-			Detail: errs.Text{
-				Zh: fmt.Sprintf("%s（%s）在此申请的 %d 个审核环节办理：%s", r.ActorName, r.ActorUsername, len(r.Stages), strings.Join(zh, "、")),
-				En: fmt.Sprintf("%s (%s) acted at %d review stages of this application: %s", r.ActorName, r.ActorUsername, len(r.Stages), strings.Join(en, ", ")),
-			},
-			Link: appLink(r.ApplicationID)})
+		out = append(out, about(CheckTwoStages, SeverityHigh, r.OversightAct, "", errs.Text{
+			Zh: fmt.Sprintf("%s（%s）在此申请的 %d 个审核环节办理：%s", r.ActorName, r.ActorUsername, len(r.Stages), strings.Join(zh, "、")),
+			En: fmt.Sprintf("%s (%s) acted at %d review stages of this application: %s", r.ActorName, r.ActorUsername, len(r.Stages), strings.Join(en, ", ")),
+		}))
 	}
 	return out, nil
 }
@@ -86,14 +83,10 @@ func (s *Service) conflictedExperts(ctx context.Context, o Options) ([]Finding, 
 		if r.Total.Valid {
 			what = errs.Text{Zh: "评分，总分 " + r.Total.String, En: "scored it, total " + r.Total.String}
 		}
-		out = append(out, Finding{Check: CheckConflictedExpert, Severity: SeverityHigh, ApplicationID: r.ApplicationID,
-			Workflow: r.Workflow, ActorID: r.ActorID, ActorName: r.ActorName, ActorUsername: r.ActorUsername, Subject: r.TaskID,
-			At: r.At,
-			Detail: errs.Text{
-				Zh: fmt.Sprintf("%s（%s）%s，仍在“%s”环节%s", r.ActorName, r.ActorUsername, why.Zh, stage.Zh, what.Zh),
-				En: fmt.Sprintf("%s (%s) %s, yet %s at %s", r.ActorName, r.ActorUsername, why.En, what.En, stage.En),
-			},
-			Link: appLink(r.ApplicationID)})
+		out = append(out, about(CheckConflictedExpert, SeverityHigh, r.OversightAct, r.TaskID, errs.Text{
+			Zh: fmt.Sprintf("%s（%s）%s，仍在“%s”环节%s", r.ActorName, r.ActorUsername, why.Zh, stage.Zh, what.Zh),
+			En: fmt.Sprintf("%s (%s) %s, yet %s at %s", r.ActorName, r.ActorUsername, why.En, what.En, stage.En),
+		}))
 	}
 	return out, nil
 }
@@ -133,16 +126,12 @@ func (s *Service) outlierScores(ctx context.Context, o Options) ([]Finding, erro
 				continue
 			}
 			stage := name(p.Workflow, p.Stage)
-			out = append(out, Finding{Check: CheckOutlierScore, Severity: SeverityMedium, ApplicationID: p.ApplicationID,
-				Workflow: p.Workflow, ActorID: p.ActorID, ActorName: p.ActorName, ActorUsername: p.ActorUsername, Subject: p.TaskID,
-				At: p.At,
-				Detail: errs.Text{
-					Zh: fmt.Sprintf("%s（%s）在“%s”第 %d 轮的总分为 %s，其他 %d 位评审人总分的中位数为 %s，相差 %s 分，超过阈值 %s 分",
-						p.ActorName, p.ActorUsername, stage.Zh, p.Round, p.Total, len(panel)-1, j.Median, j.Distance, j.Threshold),
-					En: fmt.Sprintf("%s (%s) gave a total of %s at %s (round %d); the median of the other %d totals is %s: %s points apart, more than the threshold of %s",
-						p.ActorName, p.ActorUsername, p.Total, stage.En, p.Round, len(panel)-1, j.Median, j.Distance, j.Threshold),
-				},
-				Link: appLink(p.ApplicationID)})
+			out = append(out, about(CheckOutlierScore, SeverityMedium, p.OversightAct, p.TaskID, errs.Text{
+				Zh: fmt.Sprintf("%s（%s）在“%s”第 %d 轮的总分为 %s，其他 %d 位评审人总分的中位数为 %s，相差 %s 分，超过阈值 %s 分",
+					p.ActorName, p.ActorUsername, stage.Zh, p.Round, p.Total, len(panel)-1, j.Median, j.Distance, j.Threshold),
+				En: fmt.Sprintf("%s (%s) gave a total of %s at %s (round %d); the median of the other %d totals is %s: %s points apart, more than the threshold of %s",
+					p.ActorName, p.ActorUsername, p.Total, stage.En, p.Round, len(panel)-1, j.Median, j.Distance, j.Threshold),
+			}))
 		}
 	}
 	return out, nil
@@ -170,16 +159,12 @@ func (s *Service) lateDecisions(ctx context.Context, o Options) ([]Finding, erro
 	for _, r := range rows {
 		stage := name(r.Workflow, r.Stage)
 		late := lateness(r.At.Sub(r.Due))
-		out = append(out, Finding{Check: CheckLateDecision, Severity: SeverityLow, ApplicationID: r.ApplicationID,
-			Workflow: r.Workflow, ActorID: r.ActorID, ActorName: r.ActorName, ActorUsername: r.ActorUsername, Subject: r.TaskID,
-			At: r.At,
-			Detail: errs.Text{
-				Zh: fmt.Sprintf("%s（%s）在“%s”于 %s 作出决定（%s），到期时间为 %s，逾期%s",
-					r.ActorName, r.ActorUsername, stage.Zh, chinaTime(r.At), r.Decision, chinaTime(r.Due), late.Zh),
-				En: fmt.Sprintf("%s (%s) decided (%s) at %s on %s, due %s: %s late",
-					r.ActorName, r.ActorUsername, r.Decision, stage.En, chinaTime(r.At), chinaTime(r.Due), late.En),
-			},
-			Link: appLink(r.ApplicationID)})
+		out = append(out, about(CheckLateDecision, SeverityLow, r.OversightAct, r.TaskID, errs.Text{
+			Zh: fmt.Sprintf("%s（%s）在“%s”于 %s 作出决定（%s），到期时间为 %s，逾期%s",
+				r.ActorName, r.ActorUsername, stage.Zh, chinaTime(r.At), r.Decision, chinaTime(r.Due), late.Zh),
+			En: fmt.Sprintf("%s (%s) decided (%s) at %s on %s, due %s: %s late",
+				r.ActorName, r.ActorUsername, r.Decision, stage.En, chinaTime(r.At), chinaTime(r.Due), late.En),
+		}))
 	}
 	return out, nil
 }
@@ -219,13 +204,10 @@ func (s *Service) returnedOften(ctx context.Context, o Options) ([]Finding, erro
 	}
 	out := make([]Finding, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, Finding{Check: CheckReturnedOften, Severity: SeverityMedium, ApplicationID: r.ApplicationID,
-			Workflow: r.Workflow, At: r.At,
-			Detail: errs.Text{
-				Zh: fmt.Sprintf("此申请被退回申请人修改 %d 次，超过 %d 次；最近一次在 %s", r.Returns, o.ReturnedMoreThan, chinaTime(r.At)),
-				En: fmt.Sprintf("this application was handed back to its applicant %d times, more than %d; the latest at %s", r.Returns, o.ReturnedMoreThan, chinaTime(r.At)),
-			},
-			Link: appLink(r.ApplicationID)})
+		out = append(out, about(CheckReturnedOften, SeverityMedium, r.OversightAct, "", errs.Text{
+			Zh: fmt.Sprintf("此申请被退回申请人修改 %d 次，超过 %d 次；最近一次在 %s", r.Returns, o.ReturnedMoreThan, chinaTime(r.At)),
+			En: fmt.Sprintf("this application was handed back to its applicant %d times, more than %d; the latest at %s", r.Returns, o.ReturnedMoreThan, chinaTime(r.At)),
+		}))
 	}
 	return out, nil
 }
@@ -247,16 +229,12 @@ func (s *Service) replacedAttachments(ctx context.Context, o Options) ([]Finding
 		if r.Slot == "" {
 			slot = errs.Text{Zh: "同名附件", En: "the same name"}
 		}
-		out = append(out, Finding{Check: CheckAttachmentReplaced, Severity: SeverityMedium, ApplicationID: r.ApplicationID,
-			Workflow: r.Workflow, ActorID: r.ActorID, ActorName: r.ActorName, ActorUsername: r.ActorUsername, Subject: r.AttachmentID,
-			At: r.At,
-			Detail: errs.Text{
-				Zh: fmt.Sprintf("%s（%s）在申请首次提交（%s）后的 %s 上传了“%s”，%s已有“%s”",
-					r.ActorName, r.ActorUsername, chinaTime(r.Submitted), chinaTime(r.At), r.Name, slot.Zh, r.EarlierName),
-				En: fmt.Sprintf("%s (%s) added %q at %s, after the application was first submitted (%s), beside %q under %s",
-					r.ActorName, r.ActorUsername, r.Name, chinaTime(r.At), chinaTime(r.Submitted), r.EarlierName, slot.En),
-			},
-			Link: appLink(r.ApplicationID)})
+		out = append(out, about(CheckAttachmentReplaced, SeverityMedium, r.OversightAct, r.AttachmentID, errs.Text{
+			Zh: fmt.Sprintf("%s（%s）在申请首次提交（%s）后的 %s 上传了“%s”，%s已有“%s”",
+				r.ActorName, r.ActorUsername, chinaTime(r.Submitted), chinaTime(r.At), r.Name, slot.Zh, r.EarlierName),
+			En: fmt.Sprintf("%s (%s) added %q at %s, after the application was first submitted (%s), beside %q under %s",
+				r.ActorName, r.ActorUsername, r.Name, chinaTime(r.At), chinaTime(r.Submitted), r.EarlierName, slot.En),
+		}))
 	}
 	return out, nil
 }
@@ -291,4 +269,13 @@ func (s *Service) nightActivity(ctx context.Context, o Options) ([]Finding, erro
 			Link: "/audit?" + link.Encode()})
 	}
 	return out, nil
+}
+
+// about is a finding about what act records: the application, who acted
+// and when, linked to the application's page; subject names the task or
+// file concerned, if any.
+func about(check, severity string, act postgres.OversightAct, subject string, detail errs.Text) Finding {
+	return Finding{Check: check, Severity: severity, ApplicationID: act.ApplicationID, Workflow: act.Workflow,
+		ActorID: act.ActorID, ActorName: act.ActorName, ActorUsername: act.ActorUsername, Subject: subject, At: act.At,
+		Detail: detail, Link: appLink(act.ApplicationID)}
 }

@@ -30,6 +30,18 @@ func (w OversightWindow) args() (any, any) {
 }
 
 // WorkflowVersionRef names one stored definition version.
+// OversightAct is what every finding's row names: the application, who
+// acted on it (empty when the finding is about the application alone) and
+// when.
+type OversightAct struct {
+	ApplicationID string    `db:"application_id"`
+	Workflow      string    `db:"workflow"`
+	ActorID       string    `db:"actor_id"`
+	ActorName     string    `db:"actor_name"`
+	ActorUsername string    `db:"actor_username"`
+	At            time.Time `db:"at"`
+}
+
 type WorkflowVersionRef struct {
 	Key     string `db:"key"`
 	Version int    `db:"version"`
@@ -55,17 +67,11 @@ func MoveKey(workflow string, version int, from, event string) string {
 const moveKeySQL = `l.workflow || '/' || (c ->> 'workflow_version') || '/' || (c ->> 'from') || '/' || l.event`
 
 // StagesActor is one person who acted in two or more review stages of one
-// application.
+// application; At is the latest of their acts there.
 type StagesActor struct {
-	ApplicationID string `db:"application_id"`
-	Workflow      string `db:"workflow"`
-	ActorID       string `db:"actor_id"`
-	ActorName     string `db:"actor_name"`
-	ActorUsername string `db:"actor_username"`
+	OversightAct
 	// Stages are the states, in the order they first acted there.
 	Stages pq.StringArray `db:"stages"`
-	// At is the latest of their acts there.
-	At time.Time `db:"at"`
 }
 
 // ActorsInTwoStages finds people who acted in two or more different review
@@ -111,21 +117,16 @@ ORDER BY at, a.application_id, a.actor_id`
 // conflict with the applicant's organisation, or, in a stage that drew
 // experts, works for it.
 type ConflictedDecision struct {
-	TaskID        string         `db:"task_id"`
-	ApplicationID string         `db:"application_id"`
-	Workflow      string         `db:"workflow"`
-	Stage         string         `db:"stage"`
-	ActorID       string         `db:"actor_id"`
-	ActorName     string         `db:"actor_name"`
-	ActorUsername string         `db:"actor_username"`
-	OrgName       string         `db:"org_name"`
-	Decision      string         `db:"decision"`
-	Total         sql.NullString `db:"total"`
+	OversightAct
+	TaskID   string         `db:"task_id"`
+	Stage    string         `db:"stage"`
+	OrgName  string         `db:"org_name"`
+	Decision string         `db:"decision"`
+	Total    sql.NullString `db:"total"`
 	// Declared: a conflict with the applicant's organisation is on record;
 	// SameOrg: the reviewer works for it.
-	Declared bool      `db:"declared"`
-	SameOrg  bool      `db:"same_org"`
-	At       time.Time `db:"at"`
+	Declared bool `db:"declared"`
+	SameOrg  bool `db:"same_org"`
 }
 
 // ConflictedDecisions lists decided tasks whose reviewer is in conflict
@@ -158,17 +159,12 @@ ORDER BY t.decided_at, t.id`
 
 // PanelScore is one reviewer's weighted total in a scored stage.
 type PanelScore struct {
-	TaskID        string    `db:"task_id"`
-	StageID       int64     `db:"stage_id"`
-	ApplicationID string    `db:"application_id"`
-	Workflow      string    `db:"workflow"`
-	Stage         string    `db:"stage"`
-	Round         int       `db:"round"`
-	ActorID       string    `db:"actor_id"`
-	ActorName     string    `db:"actor_name"`
-	ActorUsername string    `db:"actor_username"`
-	Total         string    `db:"total"` // exact decimal text
-	At            time.Time `db:"at"`
+	OversightAct
+	TaskID  string `db:"task_id"`
+	StageID int64  `db:"stage_id"`
+	Stage   string `db:"stage"`
+	Round   int    `db:"round"`
+	Total   string `db:"total"` // exact decimal text
 }
 
 // PanelScores lists the totals of every stage in which at least minPanel
@@ -202,16 +198,11 @@ ORDER BY t.stage_id, t.position, t.id`
 
 // LateDecision is a review task decided after it was due.
 type LateDecision struct {
-	TaskID        string    `db:"task_id"`
-	ApplicationID string    `db:"application_id"`
-	Workflow      string    `db:"workflow"`
-	Stage         string    `db:"stage"`
-	ActorID       string    `db:"actor_id"`
-	ActorName     string    `db:"actor_name"`
-	ActorUsername string    `db:"actor_username"`
-	Decision      string    `db:"decision"`
-	Due           time.Time `db:"due_at"`
-	At            time.Time `db:"at"`
+	OversightAct
+	TaskID   string    `db:"task_id"`
+	Stage    string    `db:"stage"`
+	Decision string    `db:"decision"`
+	Due      time.Time `db:"due_at"`
 }
 
 // LateDecisions lists tasks decided (within w) after their due time.
@@ -235,13 +226,10 @@ ORDER BY t.decided_at, t.id`
 }
 
 // ReturnedApplication is an application handed back to its applicant more
-// often than a limit.
+// often than a limit; At is the latest return, and nobody is named.
 type ReturnedApplication struct {
-	ApplicationID string `db:"application_id"`
-	Workflow      string `db:"workflow"`
-	Returns       int    `db:"returns"`
-	// At is the latest return.
-	At time.Time `db:"at"`
+	OversightAct
+	Returns int `db:"returns"`
 }
 
 // ReturnedMoreThan finds applications with more than n transitions that
@@ -272,18 +260,13 @@ ORDER BY at, l.application_id`
 // ReplacedAttachment is a file added after its application was first
 // submitted to a slot (label) that already held one.
 type ReplacedAttachment struct {
-	AttachmentID  string    `db:"attachment_id"`
-	ApplicationID string    `db:"application_id"`
-	Workflow      string    `db:"workflow"`
-	Slot          string    `db:"slot"`
-	Name          string    `db:"name"`
-	ActorID       string    `db:"actor_id"`
-	ActorName     string    `db:"actor_name"`
-	ActorUsername string    `db:"actor_username"`
-	EarlierID     string    `db:"earlier_id"`
-	EarlierName   string    `db:"earlier_name"`
-	Submitted     time.Time `db:"submitted_at"`
-	At            time.Time `db:"at"`
+	OversightAct
+	AttachmentID string    `db:"attachment_id"`
+	Slot         string    `db:"slot"`
+	Name         string    `db:"name"`
+	EarlierID    string    `db:"earlier_id"`
+	EarlierName  string    `db:"earlier_name"`
+	Submitted    time.Time `db:"submitted_at"`
 }
 
 // ReplacedAttachments finds files added (within w) after their application's
