@@ -270,8 +270,10 @@ JOIN users u ON u.id = a.applicant_id`
 // same statement does.
 type appRead struct {
 	// lock is "" (none), "UPDATE" or "SHARE". UPDATE also locks the
-	// application's audit chain head and reads its history.
+	// application's audit chain head.
 	lock string
+	// history (with UPDATE) reads the application's history too.
+	history bool
 	// with is a WITH clause of data-modifying statements run by the same
 	// statement (the transaction's audit entries), its arguments withArgs
 	// numbered from $1.
@@ -292,20 +294,25 @@ func getApplication(ctx context.Context, q sqlx.QueryerContext, public []string,
 	case "UPDATE":
 		// The application's chain head is locked with it: under the row
 		// lock a concurrent writer's commit is re-read for both rows, so
-		// the head is never older than the application. The history comes
-		// in the same statement; it is read as of the statement's start,
-		// so when a writer committed before the lock was granted, its
-		// entries are missing and the chain's position says so (history()).
-		query += `, ch.count AS chain_count, ch.last_hash AS chain_hash,
-    h.seqs AS hist_seqs, h.contents AS hist_contents, h.hashes AS hist_hashes, h.last AS hist_last ` + applicationFrom + `
-JOIN audit_chains ch ON ch.chain = a.id::text
+		// the head is never older than the application. The history, when
+		// asked for, comes in the same statement; it is read as of the
+		// statement's start, so when a writer committed before the lock was
+		// granted its entries are missing, and the chain's position (last,
+		// against the locked head) says so.
+		query += `, ch.count AS chain_count, ch.last_hash AS chain_hash`
+		from := applicationFrom + ` JOIN audit_chains ch ON ch.chain = a.id::text`
+		if how.history {
+			query += `, h.seqs AS hist_seqs, h.contents AS hist_contents, h.hashes AS hist_hashes, h.last AS hist_last`
+			from += `
 CROSS JOIN LATERAL (
     SELECT array_agg(l.seq ORDER BY l.app_seq) FILTER (WHERE l.kind = 'transition') AS seqs,
         array_agg(l.content ORDER BY l.app_seq) FILTER (WHERE l.kind = 'transition') AS contents,
         array_agg(l.hash ORDER BY l.app_seq) FILTER (WHERE l.kind = 'transition') AS hashes,
         coalesce(max(l.chain_seq), 0) AS last
     FROM audit_log l WHERE l.application_id = a.id
-) h` + where + ` FOR UPDATE OF a, ch`
+) h`
+		}
+		query += ` ` + from + where + ` FOR UPDATE OF a, ch`
 	case "SHARE":
 		query += applicationFrom + where + ` FOR SHARE OF a`
 	default:
@@ -327,7 +334,7 @@ CROSS JOIN LATERAL (
 	}
 	tx := q.(*Tx)
 	tx.knowHead(ChainHead{Chain: r.ID, Count: r.ChainCount.Int64, LastHash: r.ChainHash})
-	if r.HistLast.Int64 != r.ChainCount.Int64 {
+	if !how.history || r.HistLast.Int64 != r.ChainCount.Int64 {
 		return app, nil, nil // read before a concurrent writer's commit
 	}
 	hist := make([]AuditRow, len(r.HistSeqs))
@@ -397,7 +404,7 @@ func (tx *Tx) LockApplication(ctx context.Context, viewer *identity.User, id str
 // application's history (its transitions, oldest first) in the same
 // statement, without the actors' names.
 func (tx *Tx) LockApplicationWithHistory(ctx context.Context, viewer *identity.User, id string) (Application, []HistoryRow, error) {
-	app, hist, err := getApplication(ctx, tx, publicStates(tx.public), viewer, id, appRead{lock: "UPDATE"})
+	app, hist, err := getApplication(ctx, tx, publicStates(tx.public), viewer, id, appRead{lock: "UPDATE", history: true})
 	if err != nil {
 		return app, nil, err
 	}
