@@ -14,10 +14,6 @@ import (
 	"github.com/sciflow/sciflow/internal/postgres"
 )
 
-// SealInterval is how often each server offers to seal: the window in which
-// the newest entries are protected by their chains' signed heads alone.
-const SealInterval = time.Second
-
 // seal is what one seal records: the heads of the chains written by
 // transactions from FromXID up to (not including) UptoXID, the horizon of
 // the sealer's snapshot, before which every transaction had ended.

@@ -376,9 +376,6 @@ func (tx *Tx) ApplicationWritten(ctx context.Context, viewer *identity.User, id 
 // no longer see it.
 func (tx *Tx) ScopeWritten(ctx context.Context, viewer *identity.User, id string) ([]identity.Role, error) {
 	with, args := tx.auditWrite()
-	if with == "" {
-		with = "WITH nothing AS (SELECT)"
-	}
 	args = append(args, id)
 	idParam := "$" + strconv.Itoa(len(args))
 	scope, visible := scopeSQL(viewer, publicStates(tx.public), &args)
