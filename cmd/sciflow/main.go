@@ -67,6 +67,9 @@ const usage = `usage: sciflow COMMAND [ARGS]
   audit anchor          seal, then print the seal head to file outside the system
   audit seal            seal the chains written since the last seal (servers do
                         it every SCIFLOW_SEAL_EVERY)
+  redact [--as-of TIME] remove the personal data (form fields marked x-personal) of
+                        every application finished more than SCIFLOW_RETENTION_YEARS
+                        ago, from its form and its audit entries; the chain still verifies
   calendar list|set|unset
                         local working-day overrides: calendar set DAY --working|--off
                         [--note TEXT], calendar unset DAY (DAY as YYYY-MM-DD)
@@ -102,6 +105,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return timersCommand(ctx, e, rest)
 	case "calendar":
 		return calendarCommand(ctx, e, rest)
+	case "redact":
+		return redactCommand(ctx, e, rest)
 	case "bench":
 		return benchCommand(ctx, e, rest)
 	case "help", "-h", "--help":

@@ -56,6 +56,7 @@ func openSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syst
 		return nil, err
 	}
 	s.engine = engine.New(b.db, s.chain, s.calendar.Calendar, log)
+	s.engine.RetentionYears = cfg.RetentionYears
 	if err := s.engine.Sync(ctx, defs); err != nil {
 		b.close()
 		return nil, err

@@ -105,6 +105,9 @@ func (e Entry) At() time.Time { return time.UnixMicro(e.AtMicros) }
 type Recorded struct {
 	Entry
 	Hash []byte
+	// Redacted says the entry's personal data was removed after the
+	// retention period (Chain.Redact).
+	Redacted bool
 }
 
 // Chain appends to and verifies the audit chains.
@@ -218,7 +221,7 @@ func Decode(row postgres.AuditRow) (Recorded, error) {
 		return Recorded{}, fmt.Errorf("decode audit entry %d: %w", row.Seq, err)
 	}
 	e.Seq = row.Seq
-	return Recorded{Entry: e, Hash: row.Hash}, nil
+	return Recorded{Entry: e, Hash: row.Hash, Redacted: row.RedactedSHA256 != nil}, nil
 }
 
 // ForReader is the entry as reader may see it. Administrators

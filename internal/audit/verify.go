@@ -123,7 +123,7 @@ func (c *Chain) verifyLegacy(ctx context.Context, tx *postgres.Tx, r *Report) er
 				r.Problems = append(r.Problems, Problem{Seq: s, Kind: ProblemDeleted})
 			}
 		}
-		if !hmac.Equal(c.entryHash(row.PrevHash, []byte(row.Content)), row.Hash) {
+		if !c.intact(row) {
 			r.Problems = append(r.Problems, Problem{Seq: row.Seq, Kind: ProblemAltered})
 		} else if !gap && !bytes.Equal(row.PrevHash, prevHash) {
 			r.Problems = append(r.Problems, Problem{Seq: row.Seq, Kind: ProblemRelinked})
@@ -184,7 +184,7 @@ func (w *chainWalk) step(row postgres.AuditRow) bool {
 	for s := w.expect; s < pos; s++ {
 		w.report(Problem{Chain: w.name, ChainSeq: s, Kind: ProblemDeleted})
 	}
-	intact := hmac.Equal(w.c.entryHash(row.PrevHash, []byte(row.Content)), row.Hash)
+	intact := w.c.intact(row)
 	switch {
 	case !intact:
 		w.report(Problem{Seq: row.Seq, Chain: w.name, ChainSeq: pos, Kind: ProblemAltered})

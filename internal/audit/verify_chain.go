@@ -77,7 +77,7 @@ func (c *Chain) ReadChain(ctx context.Context, db *postgres.DB, chain string, fn
 			// Written before per-chain hashing: its link runs through the
 			// whole legacy chain, which Verify walks; here, its own hash.
 			r.Legacy++
-			if intact = hmac.Equal(c.entryHash(row.PrevHash, []byte(row.Content)), row.Hash); !intact {
+			if intact = c.intact(row.AuditRow); !intact {
 				r.Problems = append(r.Problems, Problem{Seq: row.Seq, Kind: ProblemAltered})
 			}
 		}

@@ -57,6 +57,15 @@ type Config struct {
 	// (SCIFLOW_SEAL_EVERY, a Go duration): the longest time the newest
 	// entries rest on their chains' signed heads alone.
 	SealEvery time.Duration
+	// RequestTimeout is the longest a request's work may take before it is
+	// abandoned with a 503 (SCIFLOW_REQUEST_TIMEOUT, a Go duration), so a
+	// database that stopped answering or a lock held too long never keeps
+	// a client waiting indefinitely. Uploads and audit exports are bounded
+	// by the HTTP server's read and write limits instead.
+	RequestTimeout time.Duration
+	// RetentionYears is how long a finished application keeps its personal
+	// data before an administrator may redact it (SCIFLOW_RETENTION_YEARS).
+	RetentionYears int
 	// PprofAddr, when set, serves Go's profiler (net/http/pprof) on this
 	// loopback address for the operator on the machine (SCIFLOW_PPROF_ADDR,
 	// such as 127.0.0.1:6060); off by default.
@@ -101,23 +110,32 @@ const (
 	DefaultMaxUpload = 20 << 20
 	// DefaultRemindEvery finds a task overdue since midnight within the hour.
 	DefaultRemindEvery = time.Hour
+	// DefaultRetentionYears keeps personal data ten years after an
+	// application finished, the archive period most bureaus apply.
+	DefaultRetentionYears = 10
 	// DefaultSealEvery keeps the unsealed window to about a second.
 	DefaultSealEvery = time.Second
-	minSecretLen     = 32
+	// DefaultRequestTimeout is far above any request's normal time (the
+	// slowest page takes milliseconds) and below what people and proxies
+	// wait before giving up.
+	DefaultRequestTimeout = 30 * time.Second
+	minSecretLen          = 32
 )
 
 // Load reads the configuration through getenv and validates it. Every error is
 // one line naming the variable at fault.
 func Load(getenv func(string) string) (Config, error) {
 	c := Config{
-		Addr:        getenv("SCIFLOW_ADDR"),
-		DatabaseURL: strings.TrimSpace(getenv("DATABASE_URL")),
-		DataDir:     getenv("SCIFLOW_DATA_DIR"),
-		Secret:      getenv("SCIFLOW_SECRET"),
-		LogFormat:   strings.ToLower(getenv("SCIFLOW_LOG_FORMAT")),
-		MaxUpload:   DefaultMaxUpload,
-		RemindEvery: DefaultRemindEvery,
-		SealEvery:   DefaultSealEvery,
+		Addr:           getenv("SCIFLOW_ADDR"),
+		DatabaseURL:    strings.TrimSpace(getenv("DATABASE_URL")),
+		DataDir:        getenv("SCIFLOW_DATA_DIR"),
+		Secret:         getenv("SCIFLOW_SECRET"),
+		LogFormat:      strings.ToLower(getenv("SCIFLOW_LOG_FORMAT")),
+		MaxUpload:      DefaultMaxUpload,
+		RemindEvery:    DefaultRemindEvery,
+		SealEvery:      DefaultSealEvery,
+		RequestTimeout: DefaultRequestTimeout,
+		RetentionYears: DefaultRetentionYears,
 	}
 	if u := strings.TrimSpace(getenv("SCIFLOW_PUBLIC_URL")); u != "" {
 		parsed, err := url.Parse(u)
@@ -207,6 +225,20 @@ func Load(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("SCIFLOW_SEAL_EVERY %q is not a duration between 100ms and 24h (such as 1s)", v)
 		}
 		c.SealEvery = d
+	}
+	if v := getenv("SCIFLOW_REQUEST_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 100*time.Millisecond || d > time.Hour {
+			return c, fmt.Errorf("SCIFLOW_REQUEST_TIMEOUT %q is not a duration between 100ms and 1h (such as 30s)", v)
+		}
+		c.RequestTimeout = d
+	}
+	if v := getenv("SCIFLOW_RETENTION_YEARS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return c, fmt.Errorf("SCIFLOW_RETENTION_YEARS %q is not a whole number of years between 1 and 100", v)
+		}
+		c.RetentionYears = n
 	}
 	if v := strings.TrimSpace(getenv("SCIFLOW_PPROF_ADDR")); v != "" {
 		host, _, err := net.SplitHostPort(v)
@@ -356,6 +388,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("smtp", c.SMTP),
 		slog.Duration("remind_every", c.RemindEvery),
 		slog.Duration("seal_every", c.SealEvery),
+		slog.Duration("request_timeout", c.RequestTimeout),
+		slog.Int("retention_years", c.RetentionYears),
 		slog.String("pprof_addr", c.PprofAddr),
 	)
 }

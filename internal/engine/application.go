@@ -30,6 +30,9 @@ type Application struct {
 	Created         time.Time
 	Updated         time.Time
 	Deadline        *time.Time
+	// Redacted is when the personal data was removed after the retention
+	// period (Redact); nil while it is kept.
+	Redacted *time.Time
 	// Actions are the events the caller may fire now, sorted by key.
 	Actions []Action
 	// Editable says the caller may change the form in the current state.
@@ -301,7 +304,7 @@ func (e *Engine) view(ctx context.Context, r appReader, actor *identity.User, ap
 	st, _ := def.State(app.State)
 	v := Application{ID: app.ID, Workflow: app.Workflow, WorkflowVersion: app.WorkflowVersion, State: app.State,
 		Version: app.Version, Data: app.Data, ParentID: app.ParentID, Created: app.Created, Updated: app.Updated,
-		Deadline: app.Deadline, Actions: []Action{},
+		Deadline: app.Deadline, Redacted: app.RedactedAt, Actions: []Action{},
 		Org:       OrgRef{ID: app.OrgID, Name: app.OrgName, Kind: app.OrgKind},
 		Applicant: UserRef{ID: app.ApplicantID, Username: app.ApplicantLogin, Name: app.ApplicantName}}
 	if st != nil {

@@ -37,6 +37,9 @@ type Engine struct {
 	// transaction that opened them: one statement now costs less than a
 	// queued job and its own transaction later. Unset, a job tells them.
 	TasksOpened func(ctx context.Context, tx *postgres.Tx, taskIDs []string) error
+	// RetentionYears is how long a finished application keeps its personal
+	// data (Redact); zero means DefaultRetentionYears.
+	RetentionYears int
 
 	mu       sync.RWMutex
 	current  map[string]*workflow.Definition // by key: what new applications start on

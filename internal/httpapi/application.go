@@ -26,6 +26,7 @@ type applicationJSON struct {
 	CreatedAt       string         `json:"created_at"`
 	UpdatedAt       string         `json:"updated_at"`
 	Deadline        *string        `json:"deadline,omitempty"`
+	RedactedAt      *string        `json:"redacted_at,omitempty"`
 	Actions         []actionJSON   `json:"actions"`
 }
 
@@ -46,7 +47,7 @@ func toApplicationJSON(a engine.Application, en bool) applicationJSON {
 		Org:       orgJSON{ID: a.Org.ID, Name: a.Org.Name, Kind: a.Org.Kind},
 		Applicant: applicantJSON{ID: a.Applicant.ID, Username: a.Applicant.Username, Name: a.Applicant.Name},
 		CreatedAt: timeJSON(a.Created), UpdatedAt: timeJSON(a.Updated), Deadline: timePtrJSON(a.Deadline),
-		Actions: make([]actionJSON, 0, len(a.Actions))}
+		RedactedAt: timePtrJSON(a.Redacted), Actions: make([]actionJSON, 0, len(a.Actions))}
 	if out.Data == nil {
 		out.Data = map[string]any{}
 	}
@@ -193,6 +194,24 @@ type eventRequest struct {
 	Data            map[string]any `json:"data"`
 	ExpectedVersion *int           `json:"expected_version"`
 	Questions       []string       `json:"questions"`
+}
+
+// redact removes a finished application's personal data after its
+// retention period (engine.Redact).
+func (s *Server) redact(c echo.Context) error {
+	u, err := currentUser(c)
+	if err != nil {
+		return err
+	}
+	r, err := s.engine.Redact(c.Request().Context(), u, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	fields := r.Fields
+	if fields == nil {
+		fields = []string{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"application_id": r.ApplicationID, "fields": fields, "entries": r.Entries})
 }
 
 func (s *Server) fireEvent(c echo.Context) error {

@@ -152,6 +152,7 @@ func (s *Server) routes(g *echo.Group) {
 
 	g.GET("/applications/:id/review", s.reviewRecord)
 	g.GET("/applications/:id/decision-record", s.decisionRecord)
+	g.POST("/applications/:id/redact", s.redact)
 	g.POST("/applications/:id/reviewers", s.addReviewer)
 	g.GET("/applications/:id/questions", s.listQuestions)
 	g.POST("/applications/:id/answers", s.answerQuestions)

@@ -42,6 +42,9 @@ type Application struct {
 	Deadline        *time.Time
 	Created         time.Time
 	Updated         time.Time
+	// RedactedAt is when the application's personal data was redacted
+	// after its retention period; nil while it is kept.
+	RedactedAt *time.Time
 	// ScopeRoles are the viewer's roles through which the application is
 	// visible to them; empty when read by the system.
 	ScopeRoles []identity.Role
@@ -68,6 +71,7 @@ type applicationRow struct {
 	Deadline        sql.NullTime   `db:"deadline"`
 	Created         time.Time      `db:"created_at"`
 	Updated         time.Time      `db:"updated_at"`
+	RedactedAt      sql.NullTime   `db:"redacted_at"`
 	ScopeRoles      pq.StringArray `db:"scope_roles"`
 	// The application's audit chain head, read (and locked) only by
 	// LockApplication.
@@ -91,6 +95,9 @@ func toApplication(r applicationRow) (Application, error) {
 	}
 	if r.Deadline.Valid {
 		a.Deadline = &r.Deadline.Time
+	}
+	if r.RedactedAt.Valid {
+		a.RedactedAt = &r.RedactedAt.Time
 	}
 	if err := json.Unmarshal(r.Data, &a.Data); err != nil {
 		return a, fmt.Errorf("decode data of %s: %w", r.ID, err)
@@ -259,7 +266,7 @@ func newScopeShape(k scopeKey) scopeShape {
 const applicationColumns = `
 a.id, a.workflow, a.workflow_version, a.state, a.version, a.data, a.org_id, o.name AS org_name, o.kind AS org_kind,
 o.parent_id AS org_parent_id, a.applicant_id, u.name AS applicant_name, u.username AS applicant_username, a.parent_id,
-a.party_org_id, a.submitted_at, a.state_entered_at, a.deadline, a.created_at, a.updated_at`
+a.party_org_id, a.submitted_at, a.state_entered_at, a.deadline, a.created_at, a.updated_at, a.redacted_at`
 
 const applicationFrom = `
 FROM applications a

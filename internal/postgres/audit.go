@@ -24,6 +24,11 @@ type AuditRow struct {
 	Content  string         `db:"content"`
 	PrevHash []byte         `db:"prev_hash"`
 	Hash     []byte         `db:"hash"`
+	// RedactedSHA256 is, for an entry whose personal data was redacted,
+	// the digest of its original content; RedactionSig binds the redacted
+	// content to the entry's hash (audit.Chain.Redact). Both nil otherwise.
+	RedactedSHA256 []byte `db:"redacted_sha256"`
+	RedactionSig   []byte `db:"redaction_sig"`
 }
 
 // AuditHead is the legacy chain's signed summary: the single chain every
@@ -201,7 +206,7 @@ func (tx *Tx) LegacyHead(ctx context.Context) (h AuditHead, ok bool, err error) 
 // ScanLegacyAudit calls fn for every entry of the legacy chain in seq
 // order, streaming so that a chain of millions needs the memory of one.
 func (tx *Tx) ScanLegacyAudit(ctx context.Context, fn func(AuditRow) error) error {
-	return scanAudit(ctx, tx, `SELECT seq, chain, chain_seq, content, prev_hash, hash FROM audit_log WHERE chain IS NULL ORDER BY seq`, fn)
+	return scanAudit(ctx, tx, `SELECT seq, chain, chain_seq, content, prev_hash, hash, redacted_sha256, redaction_sig FROM audit_log WHERE chain IS NULL ORDER BY seq`, fn)
 }
 
 // ChainEntry is an entry of a chain with the chain's head beside it; Row is
@@ -220,7 +225,7 @@ type ChainEntry struct {
 func (tx *Tx) ScanChains(ctx context.Context, fn func(ChainEntry) error) error {
 	const q = `
 SELECT l.seq, coalesce(l.chain, h.chain) AS chain, l.chain_seq, coalesce(l.content, '') AS content,
-    coalesce(l.prev_hash, '') AS prev_hash, coalesce(l.hash, '') AS hash,
+    coalesce(l.prev_hash, '') AS prev_hash, coalesce(l.hash, '') AS hash, l.redacted_sha256, l.redaction_sig,
     h.chain IS NOT NULL AS has_head, coalesce(h.count, 0) AS head_count,
     coalesce(h.last_hash, '') AS head_hash, coalesce(h.signature, '') AS head_signature
 FROM (SELECT * FROM audit_log WHERE chain IS NOT NULL) l
@@ -239,6 +244,8 @@ ORDER BY 2, l.chain_seq`
 			Content       string        `db:"content"`
 			PrevHash      []byte        `db:"prev_hash"`
 			Hash          []byte        `db:"hash"`
+			RedactedSHA   []byte        `db:"redacted_sha256"`
+			RedactionSig  []byte        `db:"redaction_sig"`
 			HasHead       bool          `db:"has_head"`
 			HeadCount     int64         `db:"head_count"`
 			HeadHash      []byte        `db:"head_hash"`
@@ -251,7 +258,7 @@ ORDER BY 2, l.chain_seq`
 			Head: ChainHead{Chain: r.Chain, Count: r.HeadCount, LastHash: r.HeadHash, Signature: r.HeadSignature}}
 		if r.Seq.Valid {
 			e.Row = AuditRow{Seq: r.Seq.Int64, Chain: sql.NullString{String: r.Chain, Valid: true}, ChainSeq: r.ChainSeq,
-				Content: r.Content, PrevHash: r.PrevHash, Hash: r.Hash}
+				Content: r.Content, PrevHash: r.PrevHash, Hash: r.Hash, RedactedSHA256: r.RedactedSHA, RedactionSig: r.RedactionSig}
 		}
 		if err := fn(e); err != nil {
 			return err
@@ -382,7 +389,7 @@ func (db *DB) AuditEntries(ctx context.Context, f AuditQuery) ([]AuditRow, error
 	return out, nil
 }
 
-const auditRowColumns = `l.seq, l.chain, l.chain_seq, l.content, l.prev_hash, l.hash`
+const auditRowColumns = `l.seq, l.chain, l.chain_seq, l.content, l.prev_hash, l.hash, l.redacted_sha256, l.redaction_sig`
 
 // auditHorizon is the listing's horizon: the oldest transaction of this
 // database that was running when the statement's snapshot was taken, else

@@ -88,13 +88,15 @@ LEFT JOIN LATERAL (
 // its history would start in the middle.
 func (tx *Tx) ScanChain(ctx context.Context, chain string, fn func(ChainRow) error) error {
 	const q = `
-SELECT l.seq, l.chain, l.chain_seq, l.content, l.prev_hash, l.hash,
+SELECT l.seq, l.chain, l.chain_seq, l.content, l.prev_hash, l.hash, l.redacted_sha256, l.redaction_sig,
     u.username AS actor_username, u.name AS actor_name
 FROM (
-    SELECT 0 AS part, seq AS pos, seq, chain, chain_seq, content, prev_hash, hash, actor_id FROM audit_log
+    SELECT 0 AS part, seq AS pos, seq, chain, chain_seq, content, prev_hash, hash, redacted_sha256, redaction_sig, actor_id
+    FROM audit_log
     WHERE $2::uuid IS NOT NULL AND application_id = $2::uuid AND chain IS NULL
     UNION ALL
-    SELECT 1, chain_seq, seq, chain, chain_seq, content, prev_hash, hash, actor_id FROM audit_log WHERE chain = $1
+    SELECT 1, chain_seq, seq, chain, chain_seq, content, prev_hash, hash, redacted_sha256, redaction_sig, actor_id
+    FROM audit_log WHERE chain = $1
 ) l
 LEFT JOIN users u ON u.id = l.actor_id
 ORDER BY l.part, l.pos`

@@ -152,6 +152,9 @@ type Definition struct {
 	// to clients.
 	Form     *jsonschema.Schema
 	FormJSON []byte
+	// Personal are the paths of the form's fields marked "x-personal":
+	// what redaction removes after the retention period.
+	Personal []string
 
 	// Source is every file the definition was read from, by name; its hash
 	// identifies the version.

@@ -440,6 +440,7 @@ func (p *parser) form(f map[string]*yaml.Node, line int, readFile func(string) (
 		return nil
 	}
 	d.Form, d.FormJSON = sch, raw
+	d.Personal = personalFields(obj)
 	props, _ := obj["properties"].(map[string]any)
 	if props == nil {
 		props = map[string]any{}

@@ -1,0 +1,67 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/sciflow/sciflow/internal/errs"
+)
+
+// RedactAuditEntry replaces the content of entry seq by its redacted form,
+// keeping digest (the SHA-256 of the original content) and sig (the chain
+// key's signature over the entry's hash, the digest and the new content).
+// The table's trigger refuses anything but that: the entry's links,
+// position and derived fields cannot change, nor a digest once kept.
+func (tx *Tx) RedactAuditEntry(ctx context.Context, seq int64, content string, digest, sig []byte) error {
+	const q = `UPDATE audit_log SET content = $2, redacted_sha256 = $3, redaction_sig = $4 WHERE seq = $1`
+	res, err := tx.ExecContext(ctx, q, seq, content, digest, sig)
+	if err != nil {
+		return mapError("redact audit entry", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("redact audit entry %d: %w", seq, errs.ErrNotFound)
+	}
+	return nil
+}
+
+// RedactApplication stores an application's form without its personal data
+// and when that was done, if the application is still at version.
+func (tx *Tx) RedactApplication(ctx context.Context, id string, version int, data map[string]any, at time.Time) error {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("encode data: %w", err)
+	}
+	const q = `
+UPDATE applications SET data = $3, redacted_at = $4, updated_at = $4, version = version + 1
+WHERE id = $1 AND version = $2`
+	res, err := tx.ExecContext(ctx, q, id, version, string(raw), at)
+	if err != nil {
+		return mapError("redact application", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return errs.ErrConflict
+	}
+	return nil
+}
+
+// Redactable lists the applications of the given workflows, in a state
+// named in final, whose last transition is older than before and whose
+// personal data is still kept: what a retention sweep redacts.
+func (tx *Tx) Redactable(ctx context.Context, final map[string][]string, before time.Time) ([]string, error) {
+	spec, err := json.Marshal(final)
+	if err != nil {
+		return nil, fmt.Errorf("encode final states: %w", err)
+	}
+	const q = `
+SELECT a.id FROM applications a
+WHERE a.redacted_at IS NULL AND a.state_entered_at < $2
+  AND (($1::jsonb) -> a.workflow) ? a.state
+ORDER BY a.state_entered_at, a.id`
+	var ids []string
+	if err := tx.SelectContext(ctx, &ids, q, string(spec), before); err != nil {
+		return nil, mapError("list redactable applications", err)
+	}
+	return ids, nil
+}
