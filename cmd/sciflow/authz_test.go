@@ -127,6 +127,11 @@ var authzCases = []authzCase{
 		override(want(403, 404, seesB...), "rival", 422)},
 	{"GET /applications/{id}/history", "A", plain("GET", "/api/v1/applications/{A}/history"), want(200, 404, seesA...)},
 	{"GET /applications/{id}/history", "B", plain("GET", "/api/v1/applications/{B}/history"), want(200, 404, seesB...)},
+	// Redaction: administrators only, and only a finished application past
+	// its retention period (A is under review: 409); others who see it 403.
+	{"POST /applications/{id}/redact", "A", plain("POST", "/api/v1/applications/{A}/redact"),
+		override(want(403, 404, seesA...), "admin", 409)},
+	{"POST /applications/{id}/redact", "B", plain("POST", "/api/v1/applications/{B}/redact"), want(403, 404, seesB...)},
 	{"POST /applications/{id}/attachments", "A", upload("/api/v1/applications/{A}/attachments"), want(403, 404, seesA...)},
 	{"POST /applications/{id}/attachments", "B", upload("/api/v1/applications/{B}/attachments"), override(want(403, 404, seesB...), "rival", 201)},
 	// Administrators see that an application exists, never its files.

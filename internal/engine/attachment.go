@@ -9,6 +9,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/sciflow/sciflow/internal/audit"
@@ -142,24 +143,27 @@ func expertOnly(scope []identity.Role) bool {
 
 // cleanFileName keeps the last path element of a client's file name and
 // drops control characters, so a name can neither climb directories nor
-// break a header.
+// break a header, and the bidirectional controls, so that none can show
+// "report\u202Efdp.exe" as "reportexe.pdf".
 func cleanFileName(name string) string {
 	name = path.Base(strings.ReplaceAll(name, `\`, "/"))
 	name = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == '"' {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '"' {
 			return -1
 		}
 		return r
 	}, name)
 	name = strings.TrimSpace(name)
-	if name == "." || name == "/" || name == ".." {
-		return ""
-	}
 	if len(name) > 255 {
 		name = name[:255]
 		for !utf8.ValidString(name) {
 			name = name[:len(name)-1]
 		}
+		// The cut may end on a space, which would then end the name.
+		name = strings.TrimSpace(name)
+	}
+	if name == "." || name == "/" || name == ".." {
+		return ""
 	}
 	return name
 }

@@ -3,11 +3,12 @@ package httpapi
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -25,6 +26,10 @@ type attachmentJSON struct {
 	Confidential bool   `json:"confidential"`
 	CreatedAt    string `json:"created_at"`
 }
+
+// maxTextPart is the most a short text part of an upload (a label, a slot)
+// may hold.
+const maxTextPart = 1024
 
 func tooLarge(limit int64) error {
 	mb := strconv.FormatInt(limit>>20, 10)
@@ -86,7 +91,22 @@ func ReadUpload(c echo.Context, max int64, text ...string) (engine.AttachmentInp
 			}
 			in.Name, in.Content, gotFile = part.FileName(), buf.Bytes(), true
 		case slices.Contains(text, name):
-			b, _ := io.ReadAll(io.LimitReader(part, 1024))
+			// Read one byte past the limit, so that a longer value is
+			// refused rather than cut (perhaps inside a character).
+			b, err := io.ReadAll(io.LimitReader(part, maxTextPart+1))
+			if errors.As(err, &tooBig) {
+				return in, nil, tooLarge(max)
+			}
+			if err != nil {
+				return in, nil, errs.E(errs.BadRequest, "上传内容格式不正确", "malformed multipart body")
+			}
+			if len(b) > maxTextPart {
+				return in, nil, errs.E(errs.Invalid, name+" 过长", name+" is too long").
+					Field(name, fmt.Sprintf("不能超过 %d 字节", maxTextPart), fmt.Sprintf("at most %d bytes", maxTextPart))
+			}
+			if !storableText(string(b)) {
+				return in, nil, errUnstorableText
+			}
 			values[name] = string(b)
 		default:
 			return in, nil, errs.E(errs.BadRequest, "未知的参数："+name, "unknown parameter: "+name).
@@ -116,9 +136,30 @@ func (s *Server) downloadAttachment(c echo.Context) error {
 	h := c.Response().Header()
 	// Always a download, never rendered in our origin: an uploaded HTML
 	// file must not run as our page.
-	h.Set("Content-Disposition", "attachment; filename*=UTF-8''"+url.PathEscape(meta.Name))
+	h.Set("Content-Disposition", attachmentDisposition(meta.Name))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "sandbox")
 	h.Set("X-Checksum-SHA256", meta.SHA256)
 	return c.Blob(http.StatusOK, meta.ContentType, content)
+}
+
+// attachmentDisposition names a download in RFC 6266's filename* form,
+// percent-encoding every byte that is not an attr-char of RFC 8187: a name
+// can hold ";", "=", quotes or anything else and still never end its
+// parameter, add another, or break the header.
+func attachmentDisposition(name string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.WriteString("attachment; filename*=UTF-8''")
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$&+-.^_`|~", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
 }

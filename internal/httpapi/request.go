@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -32,8 +35,14 @@ func bind(c echo.Context, v any) error {
 			return errs.E(errs.BadRequest, "请求内容应为 JSON（Content-Type: application/json）", "the body must be JSON (Content-Type: application/json)")
 		}
 	}
-	body := http.MaxBytesReader(c.Response(), req.Body, maxJSONBody)
-	dec := json.NewDecoder(body)
+	raw, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, maxJSONBody))
+	if err != nil {
+		return jsonError(err)
+	}
+	if !storableJSON(raw) {
+		return errUnstorableText
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
@@ -42,6 +51,122 @@ func bind(c echo.Context, v any) error {
 		return errs.E(errs.BadRequest, "JSON 之后还有多余内容", "unexpected data after the JSON value")
 	}
 	return nil
+}
+
+// errUnstorableText refuses text that could not be kept exactly as sent:
+// PostgreSQL stores no NUL in text or jsonb (the insert would fail half-way
+// through a request), and encoding/json silently replaces bytes that are not
+// UTF-8, and halves of surrogate pairs, with U+FFFD. Refusing the request
+// whole means what is stored is always byte for byte what was sent.
+var errUnstorableText = errs.E(errs.BadRequest, "请求含有无法保存的文本（无效的 UTF-8 编码或 NUL 字符）",
+	"the request holds text that cannot be stored (not valid UTF-8, or a NUL character)")
+
+// storableText reports whether s is UTF-8 without NUL.
+func storableText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// storableJSON reports whether a JSON text's strings are all storable: the
+// bytes are UTF-8 and no escape spells NUL or half a surrogate pair. It
+// reads escapes only: in JSON a backslash appears only inside strings, and
+// whatever else is wrong the decoder reports.
+func storableJSON(raw []byte) bool {
+	if !utf8.Valid(raw) {
+		return false
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' || i+1 >= len(raw) {
+			continue
+		}
+		i++ // the escaped character: "\\u0000" is a backslash and "u0000"
+		if raw[i] != 'u' {
+			continue
+		}
+		r, ok := hexRune(raw[i+1:])
+		if !ok {
+			continue
+		}
+		i += 4
+		switch {
+		case r == 0:
+			return false
+		case utf16.IsSurrogate(r):
+			if r >= 0xdc00 || i+2 >= len(raw) || raw[i+1] != '\\' || raw[i+2] != 'u' {
+				return false
+			}
+			low, ok := hexRune(raw[i+3:])
+			if !ok || low < 0xdc00 || low > 0xdfff {
+				return false
+			}
+			i += 6
+		}
+	}
+	return true
+}
+
+// hexRune reads the four hex digits of a \u escape.
+func hexRune(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case 'a' <= c && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case 'A' <= c && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
+
+// refuseUnstorableText answers 400 to a request whose path, query or
+// URL-encoded form carries text that could not be stored as sent (see
+// errUnstorableText), before any handler reads it: the pages read their
+// forms field by field in many places, and a search for a NUL would
+// otherwise reach PostgreSQL and fail there as an internal error. JSON
+// bodies are checked by bind, multipart fields by ReadUpload.
+func refuseUnstorableText(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if !storableText(req.URL.Path) || !storableValues(req.URL.Query()) {
+			return errUnstorableText
+		}
+		if mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" {
+			if err := req.ParseForm(); err != nil {
+				// A body over the limit is answered as such; other
+				// malformed forms are left to the handlers, as before.
+				var he *echo.HTTPError
+				var tooBig *http.MaxBytesError
+				if errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge || errors.As(err, &tooBig) {
+					return errs.E(errs.TooLarge, "请求内容过大", "the request body is too large")
+				}
+			}
+			if !storableValues(req.PostForm) {
+				return errUnstorableText
+			}
+		}
+		return next(c)
+	}
+}
+
+func storableValues(v map[string][]string) bool {
+	for k, vs := range v {
+		if !storableText(k) {
+			return false
+		}
+		for _, s := range vs {
+			if !storableText(s) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func jsonError(err error) error {

@@ -118,6 +118,7 @@ func New(d Deps) *Server {
 	}
 
 	e.GET("/healthz", s.health)
+	e.Use(refuseUnstorableText)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	if d.Engine != nil {
 		s.routes(e.Group("/api/v1", s.authenticate))

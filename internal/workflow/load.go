@@ -132,6 +132,10 @@ func Parse(file string, src []byte, readFile func(string) ([]byte, error)) (*Def
 		p.errorf(1, "empty definition")
 		return nil, p.probs
 	}
+	if expandedNodes(&doc, maxNodes) > maxNodes {
+		p.errorf(1, "the definition is too large once its aliases are expanded (over %d nodes)", maxNodes)
+		return nil, p.probs
+	}
 	d := p.definition(doc.Content[0], readFile)
 	if len(p.probs) > 0 {
 		return nil, p.probs.sorted()
@@ -143,6 +147,34 @@ func Parse(file string, src []byte, readFile func(string) ([]byte, error)) (*Def
 	d.Hash = hashSource(d.Source)
 	d.index()
 	return d, nil
+}
+
+// maxNodes bounds a definition with its aliases expanded. The parser walks
+// aliases as the nodes they stand for, so a few aliases of aliases (a
+// "billion laughs") would make reading one file take hours; the largest
+// real definition has a few thousand nodes.
+const maxNodes = 100000
+
+// expandedNodes counts n's nodes with every alias expanded, stopping once
+// the count passes limit.
+func expandedNodes(n *yaml.Node, limit int) int {
+	count := 0
+	var walk func(*yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n == nil || count > limit {
+			return
+		}
+		count++
+		if n.Kind == yaml.AliasNode {
+			walk(n.Alias)
+			return
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(n)
+	return count
 }
 
 // hashSource identifies a version by the bytes of every file behind it.
