@@ -75,14 +75,9 @@ func (s *Service) login(ctx context.Context, username, password, address string,
 		username = username[:64]
 	}
 	now := s.Now()
-	f, err := s.db.RecentLoginFailures(ctx, username, address, now.Add(-Window))
+	attempt, err := s.claimAttempt(ctx, username, address, now)
 	if err != nil {
 		return "", identity.User{}, err
-	}
-	if wait := throttled(f, now); wait > 0 {
-		e := errs.E(errs.TooMany, "登录失败次数过多，请稍后再试", "too many failed sign-ins; try again later")
-		e.RetryAfter = wait
-		return "", identity.User{}, e
 	}
 	cred, err := s.db.CredentialsByUsername(ctx, username)
 	found := err == nil
@@ -109,9 +104,6 @@ func (s *Service) login(ctx context.Context, username, password, address string,
 	}
 	defer tx.Rollback()
 	if !found || !ok || cred.User.Disabled {
-		if err := tx.RecordLoginFailure(ctx, username, address, now); err != nil {
-			return "", identity.User{}, err
-		}
 		entry := audit.Entry{Kind: audit.KindLoginFailed, AtMicros: now.UnixMicro(), Subject: username,
 			Data: map[string]any{"address": address, "channel": channel}}
 		if found {
@@ -124,6 +116,9 @@ func (s *Service) login(ctx context.Context, username, password, address string,
 			return "", identity.User{}, err
 		}
 		return "", identity.User{}, errBadLogin
+	}
+	if err := tx.ForgetLoginFailure(ctx, attempt); err != nil {
+		return "", identity.User{}, err
 	}
 	token := ""
 	if issueToken {
@@ -143,6 +138,37 @@ func (s *Service) login(ctx context.Context, username, password, address string,
 		return "", identity.User{}, err
 	}
 	return token, cred.User, nil
+}
+
+// claimAttempt judges an attempt by the recent failures and, unless they
+// are too many already, records it as one more: it counts as failed from
+// before its password is checked until it proves right. Counting and
+// recording are one step under locks on the name and the address, so that
+// guesses sent all at once cannot each find the count below the limit
+// while the first of them are still being hashed.
+func (s *Service) claimAttempt(ctx context.Context, username, address string, now time.Time) (int64, error) {
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	if err := tx.LockLoginAttempts(ctx, username, address); err != nil {
+		return 0, err
+	}
+	f, err := tx.RecentLoginFailures(ctx, username, address, now.Add(-Window))
+	if err != nil {
+		return 0, err
+	}
+	if wait := throttled(f, now); wait > 0 {
+		e := errs.E(errs.TooMany, "登录失败次数过多，请稍后再试", "too many failed sign-ins; try again later")
+		e.RetryAfter = wait
+		return 0, e
+	}
+	id, err := tx.RecordLoginFailure(ctx, username, address, now)
+	if err != nil {
+		return 0, err
+	}
+	return id, tx.Commit()
 }
 
 // throttled is how long to wait before another attempt, or 0.

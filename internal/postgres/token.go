@@ -60,11 +60,33 @@ func (tx *Tx) RevokeToken(ctx context.Context, hash []byte, now time.Time) (bool
 	return n == 1, nil
 }
 
-// RecordLoginFailure notes a failed sign-in.
-func (tx *Tx) RecordLoginFailure(ctx context.Context, username, address string, at time.Time) error {
-	const q = `INSERT INTO login_failures (username, address, at) VALUES ($1, $2, $3)`
-	if _, err := tx.ExecContext(ctx, q, username, address, at); err != nil {
-		return mapError("record login failure", err)
+// LockLoginAttempts makes sign-in attempts for username, and those from
+// address, wait for each other until this transaction ends, so that each
+// is counted before the next is judged. The name's lock is always taken
+// before the address's, so two attempts never wait on each other.
+func (tx *Tx) LockLoginAttempts(ctx context.Context, username, address string) error {
+	if err := tx.LockKey(ctx, "login name:"+username); err != nil {
+		return err
+	}
+	return tx.LockKey(ctx, "login address:"+address)
+}
+
+// RecordLoginFailure notes a failed sign-in, or one whose password is yet
+// to be checked, and returns its id.
+func (tx *Tx) RecordLoginFailure(ctx context.Context, username, address string, at time.Time) (int64, error) {
+	const q = `INSERT INTO login_failures (username, address, at) VALUES ($1, $2, $3) RETURNING id`
+	var id int64
+	if err := tx.GetContext(ctx, &id, q, username, address, at); err != nil {
+		return 0, mapError("record login failure", err)
+	}
+	return id, nil
+}
+
+// ForgetLoginFailure takes back the failure recorded for an attempt that
+// turned out right.
+func (tx *Tx) ForgetLoginFailure(ctx context.Context, id int64) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM login_failures WHERE id = $1`, id); err != nil {
+		return mapError("forget login failure", err)
 	}
 	return nil
 }
@@ -81,8 +103,9 @@ type LoginFailures struct {
 	OldestAddr     *time.Time `db:"oldest_address"`
 }
 
-// RecentLoginFailures counts failures since since.
-func (db *DB) RecentLoginFailures(ctx context.Context, username, address string, since time.Time) (LoginFailures, error) {
+// RecentLoginFailures counts failures since since; under LockLoginAttempts
+// no other attempt for the name or from the address adds to them meanwhile.
+func (tx *Tx) RecentLoginFailures(ctx context.Context, username, address string, since time.Time) (LoginFailures, error) {
 	const q = `
 SELECT
     count(*) FILTER (WHERE username = $1 AND address = $2) AS by_user_address,
@@ -94,7 +117,7 @@ SELECT
 FROM login_failures
 WHERE at > $3 AND (username = $1 OR address = $2)`
 	var f LoginFailures
-	if err := db.GetContext(ctx, &f, q, username, address, since); err != nil {
+	if err := tx.GetContext(ctx, &f, q, username, address, since); err != nil {
 		return f, mapError("count login failures", err)
 	}
 	return f, nil

@@ -121,14 +121,19 @@ WHERE id = $1`
 	return mapError("update user", err)
 }
 
-// SetPasswordHash replaces a password and voids every session and token
-// issued before now.
+// SetPasswordHash replaces a password and voids every session, token and
+// reset link issued before now: a link handed out earlier must not undo the
+// new password later.
 func (tx *Tx) SetPasswordHash(ctx context.Context, userID, hash string, at time.Time) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE id = $1`, userID, hash, at); err != nil {
 		return mapError("set password", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, userID, at); err != nil {
 		return mapError("revoke tokens", err)
+	}
+	const links = `UPDATE password_resets SET expires_at = $2 WHERE user_id = $1 AND used_at IS NULL AND expires_at > $2`
+	if _, err := tx.ExecContext(ctx, links, userID, at); err != nil {
+		return mapError("void reset links", err)
 	}
 	return nil
 }
