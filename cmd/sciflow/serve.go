@@ -70,7 +70,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 
 	srv := httpapi.New(httpapi.Deps{DB: b.db, Log: log, Engine: sys.engine, Auth: sys.auth, Chain: sys.chain,
 		Accounts: sys.accounts, Sessions: sessions, Calendar: sys.calendar, Notify: sys.notify, PublicURL: cfg.PublicURL,
-		MaxUpload: cfg.MaxUpload, Pages: func(ec *echo.Echo) { ui.Mount(ec) }})
+		MaxUpload: cfg.MaxUpload, RequestTimeout: cfg.RequestTimeout, Pages: func(ec *echo.Echo) { ui.Mount(ec) }})
 	// Timers, notifications, e-mail and reminders are worked inside the
 	// server; stopped (letting running jobs finish) before the database
 	// closes.
@@ -98,6 +98,26 @@ func serve(ctx context.Context, e *env, args []string) error {
 	defer func() {
 		stopWatching()
 		<-watching
+	}()
+	// A timer whose job a server was working when it died stays claimed by
+	// that server until river's rescuer frees it, an hour later: fire what
+	// is due now, so that a restart after a crash does not leave such timers
+	// waiting. Each fires once whoever gets to it first (its row is locked
+	// and marked done as it fires), and anything left is the jobs' to do.
+	catchingUp := make(chan struct{})
+	go func() {
+		defer close(catchingUp)
+		n, err := sys.engine.RunTimers(watchCtx, time.Now())
+		switch {
+		case err != nil && watchCtx.Err() == nil:
+			log.Warn("firing the timers due at start failed; their jobs will fire them", "err", err)
+		case n > 0:
+			log.Info("fired the timers due at start", "count", n)
+		}
+	}()
+	defer func() {
+		stopWatching()
+		<-catchingUp
 	}()
 	// Every server offers to seal the audit chains; one at a time does.
 	sealing := make(chan struct{})

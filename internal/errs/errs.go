@@ -23,6 +23,11 @@ const (
 	TooLarge        Code = "too_large"
 	TooMany         Code = "too_many"
 	Internal        Code = "internal"
+	// Unavailable is a database that does not answer (restarting, out of
+	// reach) or a request that ran out of its time. The request may be tried
+	// again; one whose commit the database lost the connection during may
+	// have taken effect, which the same Idempotency-Key makes safe to retry.
+	Unavailable Code = "unavailable"
 )
 
 // Text is a message in both of sciflow's languages.

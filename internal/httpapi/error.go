@@ -1,17 +1,20 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"html"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/text/language"
 
 	"github.com/sciflow/sciflow/internal/errs"
+	"github.com/sciflow/sciflow/internal/postgres"
 )
 
 var statusOf = map[errs.Code]int{
@@ -24,9 +27,17 @@ var statusOf = map[errs.Code]int{
 	errs.TooLarge:        http.StatusRequestEntityTooLarge,
 	errs.TooMany:         http.StatusTooManyRequests,
 	errs.Internal:        http.StatusInternalServerError,
+	errs.Unavailable:     http.StatusServiceUnavailable,
 }
 
 var internalError = errs.E(errs.Internal, "服务器内部错误，请稍后重试", "internal error; please try again later")
+
+// unavailableError answers a request the database could not serve (it is
+// stopped, restarting or out of reach) or that ran out of its time: a
+// client may try again, with the same Idempotency-Key where it sent one.
+var unavailableError = &errs.Error{Code: errs.Unavailable,
+	Msg:        errs.Text{Zh: "服务暂时不可用，请稍后重试", En: "the service is temporarily unavailable; please try again shortly"},
+	RetryAfter: time.Second}
 
 // errorBody is API.md's error shape.
 type errorBody struct {
@@ -50,6 +61,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 		if errors.As(err, &he) {
 			e = fromEcho(he)
 		}
+	}
+	if e == nil && (postgres.Unavailable(err) || errors.Is(c.Request().Context().Err(), context.DeadlineExceeded)) {
+		// Not a fault of this program: the log says what, without the
+		// alarm of an internal error.
+		s.log.Warn("unavailable", "err", err, "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
+			"method", c.Request().Method, "path", c.Request().URL.Path)
+		e = unavailableError
 	}
 	if e == nil {
 		s.log.Error("internal error", "err", err, "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
@@ -100,6 +118,8 @@ func fromEcho(he *echo.HTTPError) *errs.Error {
 		return errs.E(errs.TooMany, "请求过于频繁，请稍后再试", "too many requests; try again later")
 	case http.StatusBadRequest:
 		return errs.E(errs.BadRequest, "请求格式不正确", "malformed request")
+	case http.StatusServiceUnavailable:
+		return unavailableError
 	}
 	if he.Code >= 400 && he.Code < 500 {
 		return errs.E(errs.BadRequest, "请求无法处理", "the request cannot be handled")

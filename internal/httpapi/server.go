@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -46,6 +47,9 @@ type Deps struct {
 	PublicURL string
 	// MaxUpload is the largest attachment accepted, in bytes.
 	MaxUpload int64
+	// RequestTimeout bounds the work of a request (its database calls);
+	// past it the answer is 503. Zero means none.
+	RequestTimeout time.Duration
 	// Pages mounts the browser pages; nil serves the API alone.
 	Pages func(*echo.Echo)
 }
@@ -108,17 +112,18 @@ func New(d Deps) *Server {
 	}))
 	e.Use(middleware.Recover())
 	e.Use(securityHeaders)
+	e.Use(requestTimeout(d.RequestTimeout))
 	// No request body may exceed the largest upload plus its form overhead;
 	// JSON bodies have their own, smaller limit.
 	if d.MaxUpload > 0 {
 		e.Use(middleware.BodyLimit(strconv.FormatInt(d.MaxUpload+64<<10, 10) + "B"))
 	}
+	e.Use(refuseUnstorableText)
 	if d.Sessions != nil {
 		e.Use(echo.WrapMiddleware(d.Sessions.Manager.LoadAndSave))
 	}
 
 	e.GET("/healthz", s.health)
-	e.Use(refuseUnstorableText)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	if d.Engine != nil {
 		s.routes(e.Group("/api/v1", s.authenticate))
@@ -147,13 +152,13 @@ func (s *Server) routes(g *echo.Group) {
 	g.PATCH("/applications/:id", s.patchApplication)
 	g.POST("/applications/:id/events", s.fireEvent)
 	g.GET("/applications/:id/history", s.history)
+	g.POST("/applications/:id/redact", s.redact)
 	g.POST("/applications/:id/attachments", s.uploadAttachment)
 	g.GET("/applications/:id/attachments", s.listAttachments)
 	g.GET("/attachments/:id", s.downloadAttachment)
 
 	g.GET("/applications/:id/review", s.reviewRecord)
 	g.GET("/applications/:id/decision-record", s.decisionRecord)
-	g.POST("/applications/:id/redact", s.redact)
 	g.POST("/applications/:id/reviewers", s.addReviewer)
 	g.GET("/applications/:id/questions", s.listQuestions)
 	g.POST("/applications/:id/answers", s.answerQuestions)
@@ -227,6 +232,28 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		return next(c)
+	}
+}
+
+// requestTimeout gives each request's context a deadline, so that a
+// request waiting on the database (a full pool, a lock held by a stuck
+// transaction, a server that stopped answering) ends with a 503 instead of
+// holding its client and its connection. Uploads and exports are left to
+// the HTTP server's own read and write limits: their time grows with the
+// file and the county's links, not with the database's health.
+func requestTimeout(d time.Duration) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			if d <= 0 || strings.HasPrefix(r.Header.Get(echo.HeaderContentType), echo.MIMEMultipartForm) ||
+				strings.HasSuffix(r.URL.Path, "/export") {
+				return next(c)
+			}
+			ctx, cancel := context.WithTimeout(r.Context(), d)
+			defer cancel()
+			c.SetRequest(r.WithContext(ctx))
+			return next(c)
+		}
 	}
 }
 

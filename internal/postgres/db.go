@@ -5,10 +5,12 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -168,6 +170,33 @@ func mapError(op string, err error) error {
 }
 
 func isNotFound(err error) bool { return errs.CodeOf(err) == errs.NotFound }
+
+// Unavailable reports whether err says the database could not be reached
+// or went away (stopped, restarting, connection lost) rather than refusing
+// the work: the same request may succeed once it is back. Checked where
+// errors become answers, since such errors reach callers through many
+// paths (begin, any statement, commit) that wrap them differently.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) {
+		return true
+	}
+	// Dialling, reading or writing the connection failed: refused, no
+	// socket, reset.
+	if _, ok := errors.AsType[*net.OpError](err); ok {
+		return true
+	}
+	if pqErr := pq.As(err); pqErr != nil {
+		switch pqErr.Code {
+		case "57P01", "57P02", "57P03", "53300": // admin or crash shutdown, starting up, too many connections
+			return true
+		}
+		return pqErr.Code.Class() == "08" // connection exception
+	}
+	return false
+}
 
 // AppRole is the role the server's queries run as (created by migration 002).
 const AppRole = "sciflow_app"
