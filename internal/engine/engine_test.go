@@ -362,3 +362,31 @@ func TestTimersFireSystemEvents(t *testing.T) {
 	require.Zero(t, fired, "a timer fires once")
 	require.True(t, w.verify().OK)
 }
+
+// A timer whose firing fails in the database (here a serialisation
+// failure, as a deadlock or a lost connection would) is not spent: it fires
+// on the next run. One whose event the rules refuse is.
+func TestATimerSurvivesADatabaseFailure(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	start := time.Date(2026, 11, 30, 9, 0, 0, 0, calendar.China) // a Monday
+	w.eng.Now = func() time.Time { return start }
+	app := w.create("applicant", validData)
+	w.mustFire("applicant", app.ID, "submit")
+	w.mustFire("unit_reviewer", app.ID, "recommend")
+
+	_, err := w.db.Exec(`
+CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'injected' USING ERRCODE = 'serialization_failure'; END $$;
+CREATE TRIGGER fail_once BEFORE UPDATE ON applications FOR EACH ROW EXECUTE FUNCTION fail_once()`)
+	require.NoError(t, err)
+	_, err = w.eng.RunTimers(w.ctx, start.AddDate(0, 0, 7))
+	require.Error(t, err)
+	_, err = w.db.Exec(`DROP TRIGGER fail_once ON applications`)
+	require.NoError(t, err)
+
+	fired, err := w.eng.RunTimers(w.ctx, start.AddDate(0, 0, 7))
+	require.NoError(t, err)
+	require.Equal(t, 1, fired, "the timer was kept for another try")
+	require.True(t, w.verify().OK)
+}

@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"time"
+
+	"github.com/sciflow/sciflow/internal/errs"
 )
 
 // RunTimers fires every timer due by asOf as the system, each in its own
@@ -61,6 +63,11 @@ func (e *Engine) RunTimer(ctx context.Context, id int64) (bool, error) {
 	current := app.State == t.State && (!t.EnteredAt.Valid || app.StateEnteredAt.Equal(t.EnteredAt.Time))
 	if current {
 		if _, err := e.fire(ctx, tx, nil, app, FireInput{Event: t.Event}, fireOpts{}); err != nil {
+			if errs.CodeOf(err) == errs.Internal {
+				// The database failed (a deadlock, a lost connection, a
+				// timeout), not the rules: the job tries again later.
+				return false, err
+			}
 			e.log.Warn("timer event refused", "application_id", app.ID, "event", t.Event, "err", err)
 			// Undo the attempt but keep the queue moving: mark it done in a
 			// fresh transaction.

@@ -120,6 +120,12 @@ func New(d Deps) *Server {
 	}
 	e.Use(refuseUnstorableText)
 	if d.Sessions != nil {
+		// The sessions live in the database: when it is away, a request
+		// with a session cookie gets the API's 503 (a page for a browser),
+		// not the session library's bare 500.
+		d.Sessions.Manager.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+			s.handleError(err, e.NewContext(r, w))
+		}
 		e.Use(echo.WrapMiddleware(d.Sessions.Manager.LoadAndSave))
 	}
 

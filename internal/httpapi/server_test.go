@@ -17,6 +17,7 @@ import (
 	_ "github.com/lib/pq"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sciflow/sciflow/internal/auth"
 	"github.com/sciflow/sciflow/internal/errs"
 	"github.com/sciflow/sciflow/internal/postgres"
 )
@@ -45,6 +46,26 @@ func TestHealthIs503WhenTheDatabaseIsDown(t *testing.T) {
 	rec := do(s, http.MethodGet, "/healthz")
 	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
 	require.JSONEq(t, `{"status":"unavailable"}`, rec.Body.String())
+}
+
+// A request with a session cookie while the database is away: the session
+// cannot be read, and the answer is 503 in the API's shape, or a page for a
+// browser, never the session library's plain 500.
+func TestSessionsAnswer503WhenTheDatabaseIsDown(t *testing.T) {
+	db := unreachableDB(t)
+	sessions := auth.NewSessions(db, false)
+	t.Cleanup(sessions.Close)
+	s := New(Deps{DB: db, Log: slog.New(slog.DiscardHandler), Sessions: sessions})
+	cookie := "sciflow_session=planted-or-real"
+	rec := do(s, http.MethodGet, "/api/v1/me", "Cookie", cookie)
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code, rec.Body.String())
+	require.Equal(t, "1", rec.Header().Get("Retry-After"))
+	var body struct{ Error struct{ Code, Message string } }
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
+	require.Equal(t, "unavailable", body.Error.Code)
+	rec = do(s, http.MethodGet, "/apps", "Cookie", cookie, "Accept", "text/html")
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	require.Contains(t, rec.Body.String(), "服务暂时不可用")
 }
 
 func TestErrorsFollowAPIShape(t *testing.T) {

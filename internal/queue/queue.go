@@ -57,6 +57,11 @@ func Start(ctx context.Context, d Deps) (*Queue, error) {
 		Queues:        map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 16}},
 		FetchCooldown: 25 * time.Millisecond,
 		Workers:       workers,
+		// A job a dead server was working is handed out again after this,
+		// not river's default hour: every job is safe to run twice (a
+		// timer's row, a side effect's completion in its transaction, a
+		// mail's stamp), and the longest, e-mail, times out in two minutes.
+		RescueStuckJobsAfter: 5 * time.Minute,
 		// database/sql offers no LISTEN: poll, and often enough that a
 		// notification shows within a second or two.
 		PollOnly:          true,
