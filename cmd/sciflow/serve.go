@@ -57,20 +57,15 @@ func serve(ctx context.Context, e *env, args []string) error {
 	b := sys.backend
 	sessions := auth.NewSessions(b.db, strings.HasPrefix(cfg.PublicURL, "https://"))
 	defer sessions.Close()
-	ui, err := webui.New(webui.Deps{DB: b.db, Engine: sys.engine, Auth: sys.auth, Accounts: sys.accounts,
-		Sessions: sessions, Notify: sys.notify, Chain: sys.chain, MaxUpload: cfg.MaxUpload})
-	if err != nil {
-		return err
-	}
 	if *demoData {
 		if err := seedDemo(ctx, e, sys, cfg); err != nil {
 			return err
 		}
 	}
-
-	srv := httpapi.New(httpapi.Deps{DB: b.db, Log: log, Engine: sys.engine, Auth: sys.auth, Chain: sys.chain,
-		Accounts: sys.accounts, Sessions: sessions, Calendar: sys.calendar, Notify: sys.notify, PublicURL: cfg.PublicURL,
-		MaxUpload: cfg.MaxUpload, RequestTimeout: cfg.RequestTimeout, Pages: func(ec *echo.Echo) { ui.Mount(ec) }})
+	srv, err := newServer(sys, cfg, sessions, log)
+	if err != nil {
+		return err
+	}
 	// Timers, notifications, e-mail and reminders are worked inside the
 	// server; stopped (letting running jobs finish) before the database
 	// closes.
@@ -183,4 +178,18 @@ func serveProfiler(addr string, log *slog.Logger) (stop func(), err error) {
 	}()
 	log.Info("profiler listening", "addr", ln.Addr().String())
 	return func() { srv.Close() }, nil
+}
+
+// newServer wires the HTTP server on an open system: the API and the pages
+// behind one set of middleware. serve runs it; the CSRF sweep reads its
+// routes, so a route added here is swept too.
+func newServer(sys *system, cfg config.Config, sessions *auth.Sessions, log *slog.Logger) (*httpapi.Server, error) {
+	ui, err := webui.New(webui.Deps{DB: sys.db, Engine: sys.engine, Auth: sys.auth, Accounts: sys.accounts,
+		Sessions: sessions, Notify: sys.notify, Chain: sys.chain, MaxUpload: cfg.MaxUpload})
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.New(httpapi.Deps{DB: sys.db, Log: log, Engine: sys.engine, Auth: sys.auth, Chain: sys.chain,
+		Accounts: sys.accounts, Sessions: sessions, Calendar: sys.calendar, Notify: sys.notify, PublicURL: cfg.PublicURL,
+		MaxUpload: cfg.MaxUpload, RequestTimeout: cfg.RequestTimeout, Pages: func(ec *echo.Echo) { ui.Mount(ec) }}), nil
 }

@@ -21,8 +21,6 @@ import (
 
 	"github.com/sciflow/sciflow/internal/auth"
 	"github.com/sciflow/sciflow/internal/config"
-	"github.com/sciflow/sciflow/internal/httpapi"
-	"github.com/sciflow/sciflow/internal/webui"
 )
 
 // Attacks on sessions against a running server: cross-site requests on
@@ -146,12 +144,8 @@ func servedRoutes(t *testing.T, s *site) []*echo.Route {
 	defer sys.close()
 	sessions := auth.NewSessions(sys.db, false)
 	defer sessions.Close()
-	ui, err := webui.New(webui.Deps{DB: sys.db, Engine: sys.engine, Auth: sys.auth, Accounts: sys.accounts,
-		Sessions: sessions, Notify: sys.notify, Chain: sys.chain, MaxUpload: cfg.MaxUpload})
+	srv, err := newServer(sys, cfg, sessions, log)
 	require.NoError(t, err)
-	srv := httpapi.New(httpapi.Deps{DB: sys.db, Log: log, Engine: sys.engine, Auth: sys.auth, Chain: sys.chain,
-		Accounts: sys.accounts, Sessions: sessions, Calendar: sys.calendar, Notify: sys.notify, PublicURL: cfg.PublicURL,
-		MaxUpload: cfg.MaxUpload, Pages: func(e *echo.Echo) { ui.Mount(e) }})
 	return srv.Handler().(*echo.Echo).Routes()
 }
 
