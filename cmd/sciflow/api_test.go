@@ -172,6 +172,38 @@ func (s *site) restart() {
 	s.start()
 }
 
+// send makes one request with a raw body and returns the answer whole. A
+// body that is neither nil nor a *bytes.Reader goes without a length
+// (chunked).
+func (s *site) send(user, method, path string, body io.Reader, headers ...string) (int, http.Header, []byte) {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.url+path, body)
+	require.NoError(s.t, err)
+	if tb, ok := body.(*typedBody); ok {
+		req.Header.Set("Content-Type", tb.contentType)
+	} else if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	if user != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token(user))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(s.t, err)
+	return resp.StatusCode, resp.Header, raw
+}
+
+// typedBody is a raw body with its own Content-Type (a multipart form).
+type typedBody struct {
+	io.Reader
+	contentType string
+}
+
 // call sends a request as user ("" for none) and decodes a JSON answer into out.
 func (s *site) call(user, method, path string, body any, out any, headers ...string) int {
 	s.t.Helper()
@@ -187,26 +219,11 @@ func (s *site) call(user, method, path string, body any, out any, headers ...str
 		require.NoError(s.t, err)
 		rdr = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequest(method, s.url+path, rdr)
-	require.NoError(s.t, err)
-	if rdr != nil && req.Header.Get("Content-Type") == "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	if user != "" {
-		req.Header.Set("Authorization", "Bearer "+s.token(user))
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(s.t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(s.t, err)
+	status, _, raw := s.send(user, method, path, rdr, headers...)
 	if out != nil && len(raw) > 0 {
-		require.NoError(s.t, json.Unmarshal(raw, out), "%s %s -> %d %s", method, path, resp.StatusCode, raw)
+		require.NoError(s.t, json.Unmarshal(raw, out), "%s %s -> %d %s", method, path, status, raw)
 	}
-	return resp.StatusCode
+	return status
 }
 
 func (s *site) token(user string) string {

@@ -78,32 +78,6 @@ func hostileSite(t *testing.T) *site {
 	return s
 }
 
-// send makes one request with a raw body and returns the answer whole. A
-// body that is neither nil nor a *bytes.Reader goes without a length
-// (chunked).
-func (s *site) send(user, method, path string, body io.Reader, headers ...string) (int, http.Header, []byte) {
-	s.t.Helper()
-	req, err := http.NewRequest(method, s.url+path, body)
-	require.NoError(s.t, err)
-	if tb, ok := body.(*typedBody); ok {
-		req.Header.Set("Content-Type", tb.contentType)
-	} else if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	if user != "" {
-		req.Header.Set("Authorization", "Bearer "+s.token(user))
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(s.t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(s.t, err)
-	return resp.StatusCode, resp.Header, raw
-}
-
 var statusOfCode = map[string]int{"bad_request": 400, "unauthenticated": 401, "forbidden": 403, "not_found": 404,
 	"conflict": 409, "invalid": 422, "too_large": 413, "too_many": 429}
 
@@ -678,11 +652,6 @@ func rawNameUpload(t *testing.T, name string) io.Reader {
 	pw.Write([]byte("内容"))
 	require.NoError(t, mw.Close())
 	return &typedBody{Reader: &buf, contentType: mw.FormDataContentType()}
-}
-
-type typedBody struct {
-	io.Reader
-	contentType string
 }
 
 // idRoute is how to call one route that names a record in its path: as

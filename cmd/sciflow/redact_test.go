@@ -25,7 +25,9 @@ func TestRedactionAtTheConsole(t *testing.T) {
 	require.Equal(t, 200, s.call("applicant", "POST", "/api/v1/applications/"+app.ID+"/events", map[string]any{"event": "withdraw"}, nil))
 
 	redact := "/api/v1/applications/" + app.ID + "/redact"
-	var apiErr struct{ Error struct{ Code, Message string } }
+	var apiErr struct {
+		Error struct{ Code, Message string }
+	}
 	require.Equal(t, 409, s.call("admin", "POST", redact, nil, &apiErr), "finished today: retention not passed")
 	require.Contains(t, apiErr.Error.Message, "保存期限未满")
 	require.Equal(t, 403, s.call("staff", "POST", redact, nil, nil))
