@@ -60,7 +60,9 @@ func TestSessionsAnswer503WhenTheDatabaseIsDown(t *testing.T) {
 	rec := do(s, http.MethodGet, "/api/v1/me", "Cookie", cookie)
 	require.Equal(t, http.StatusServiceUnavailable, rec.Code, rec.Body.String())
 	require.Equal(t, "1", rec.Header().Get("Retry-After"))
-	var body struct{ Error struct{ Code, Message string } }
+	var body struct {
+		Error struct{ Code, Message string }
+	}
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
 	require.Equal(t, "unavailable", body.Error.Code)
 	rec = do(s, http.MethodGet, "/apps", "Cookie", cookie, "Accept", "text/html")
