@@ -203,6 +203,8 @@ func TestOversizedAndMistypedBodiesAreRefused(t *testing.T) {
 	var files []map[string]any
 	require.Equal(t, 200, s.call("applicant", "GET", "/api/v1/applications/"+draft.ID+"/attachments", nil, &files))
 	require.Empty(t, files)
+	// whatever was refused or attempted, the trail holds
+	s.requireIntactChain()
 }
 
 // multipartBody builds an upload of one file part (name field) and text parts.
@@ -386,6 +388,8 @@ func TestDeepAndBrokenJSONIsRefused(t *testing.T) {
 	var files []map[string]any
 	require.Equal(t, 200, s.call("applicant", "GET", "/api/v1/applications/"+keptApp.ID+"/attachments", nil, &files))
 	require.Empty(t, files)
+	// whatever was refused or attempted, the trail holds
+	s.requireIntactChain()
 }
 
 // TestHostileTextIsKeptExactlyAndShownEscaped puts SQL and markup into
@@ -542,6 +546,8 @@ func TestHostileTextIsKeptExactlyAndShownEscaped(t *testing.T) {
 			})
 		}
 	}
+	// whatever was refused or attempted, the trail holds
+	s.requireIntactChain()
 }
 
 // normalise is v as it comes back from JSON.
@@ -632,6 +638,8 @@ func TestAttachmentNamesAreMadeSafe(t *testing.T) {
 		code, h, raw := s.send("applicant", "POST", "/api/v1/applications/"+app.ID+"/attachments", rawNameUpload(t, sent))
 		requireErrorShape(t, code, h, raw, "invalid", "%q", sent)
 	}
+	// whatever was refused or attempted, the trail holds
+	s.requireIntactChain()
 }
 
 // rawNameUpload is a multipart body whose file part carries name exactly,
@@ -792,6 +800,8 @@ func TestRecordsThatAreNotThereAnswer404Or400(t *testing.T) {
 		require.Equal(t, 404, code, p)
 	}
 	require.Equal(t, "unit_review", s.appState("applicant", app.ID), "nothing happened to it")
+	// whatever was refused or attempted, the trail holds
+	s.requireIntactChain()
 }
 
 // idCallers are the roles a route without a row in idRoutes is tried as.

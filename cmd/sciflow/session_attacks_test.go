@@ -364,6 +364,8 @@ func TestCSRFOnEveryStateChange(t *testing.T) {
 	}
 	require.Greater(t, changed, 0, "with the right token the sweep's requests do change things")
 	t.Logf("with the right token, %d of %d routes changed the database as the administrator", changed, len(routes))
+	// whatever was refused or attempted, the trail holds
+	s.requireIntactChain()
 }
 
 // TestSessionFixation plants a session id in a victim's browser before they
@@ -416,6 +418,8 @@ func TestSessionFixation(t *testing.T) {
 	require.Equal(t, 401, browserWithCookie(t, s.url, chosen).me())
 	require.Equal(t, 401, browserWithCookie(t, s.url, issued).me())
 	require.Equal(t, 200, victim2.me())
+	// whatever was refused or attempted, the trail holds
+	s.requireIntactChain()
 }
 
 func (s *site) countRows(q string, args ...any) int {
@@ -463,6 +467,8 @@ func TestSignOutEndsTokensAndCookies(t *testing.T) {
 		require.Equal(t, 401, code, how)
 		require.Equal(t, n, apps(), how)
 	}
+	// whatever was refused or attempted, the trail holds
+	s.requireIntactChain()
 }
 
 // userSessions are a user's ways in: two browsers and two API tokens.
@@ -561,6 +567,8 @@ func TestPasswordChangeEndsEverySession(t *testing.T) {
 		require.Equal(t, 401, s.call("", "POST", "/api/v1/session", map[string]string{"username": tc.user, "password": testPassword}, nil), tc.how)
 		require.Equal(t, 4, openSessions(t, s, tc.user, newPassword).live(s), "%s: the new password works", tc.how)
 	}
+	// whatever was refused or attempted, the trail holds
+	s.requireIntactChain()
 }
 
 // TestResetLinkAttacks tries a reset link changed by one character, one
@@ -609,6 +617,8 @@ func TestResetLinkAttacks(t *testing.T) {
 	refused("issued before the password changed", second)
 	require.Equal(t, 200, s.call("", "POST", "/api/v1/session", map[string]string{"username": "staff", "password": "Neu-Passwort-2026"}, nil),
 		"the password is the one the good link set")
+	// whatever was refused or attempted, the trail holds
+	s.requireIntactChain()
 }
 
 // TestGuessingCannotDodgeTheThrottle spreads wrong passwords over the API
@@ -739,4 +749,6 @@ SELECT 'leader', '127.0.0.1', now() FROM generate_series(1, $1::int)`, auth.MaxU
 	}
 	require.Equal(t, map[int]int{401: 1, 429: parallel - 1}, count, "guesses in parallel are counted as they are made")
 	require.Equal(t, auth.MaxUserAddrFailures, s.countRows(`SELECT count(*) FROM login_failures WHERE username = 'leader'`))
+	// whatever was refused or attempted, the trail holds
+	s.requireIntactChain()
 }
