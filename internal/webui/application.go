@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -230,14 +231,17 @@ type appPage struct {
 	Workflow string
 	// Edit is the form when the caller may change it now; View the data
 	// read only otherwise.
-	Edit       []field
-	View       []field
-	Submits    []actionForm // the events the edit form can submit with
-	Actions    []actionForm
-	Tasks      []taskForm
-	Slots      []slotView
-	Questions  []engine.Question
-	Answering  bool
+	Edit      []field
+	View      []field
+	Submits   []actionForm // the events the edit form can submit with
+	Actions   []actionForm
+	Tasks     []taskForm
+	Slots     []slotView
+	Questions []engine.Question
+	Answering bool
+	// Redactable: an administrator looks at a finished application whose
+	// personal data is still kept (the engine judges the retention period).
+	Redactable bool
 	History    []step
 	Stages     []stageView
 	Objections []engine.ObjectionView
@@ -391,6 +395,7 @@ func (ui *UI) renderApp(c echo.Context, d pageData, status int, p *posted) error
 		return err
 	}
 	page.Answering = app.Editable && slices.ContainsFunc(page.Questions, func(q engine.Question) bool { return !q.Answered })
+	page.Redactable = u.Has(identity.Admin) && app.StateKind == workflow.KindTerminal && app.Redacted == nil
 
 	// The timeline and the review stages.
 	hist, err := ui.Engine.History(ctx, u, app.ID)
@@ -745,6 +750,29 @@ func (ui *UI) answer(c echo.Context) error {
 		return ui.renderApp(c, d, status, &posted{form: "answers"})
 	}
 	return ui.done(c, "/apps/"+c.Param("id"), "答复已保存。修改完成后请重新提交。", "Answers saved. Submit again when the changes are done.")
+}
+
+// redact removes a finished application's personal data after its
+// retention period, for an administrator (engine.Redact).
+func (ui *UI) redact(c echo.Context) error {
+	d, err := ui.data(c, "申请详情", "Application")
+	if err != nil {
+		return err
+	}
+	if err := ui.checkCSRF(c); err != nil {
+		return err
+	}
+	r, err := ui.Engine.Redact(c.Request().Context(), user(c), c.Param("id"))
+	if err != nil {
+		status, ok := failed(&d, err)
+		if !ok {
+			return err
+		}
+		return ui.renderApp(c, d, status, &posted{form: "redact"})
+	}
+	fields := strings.Join(r.Fields, "、")
+	return ui.done(c, "/apps/"+c.Param("id"), fmt.Sprintf("个人信息已删除（%s），审计记录 %d 条随之脱敏。", fields, r.Entries),
+		fmt.Sprintf("Personal data removed (%s) from the form and %d audit entries.", fields, r.Entries))
 }
 
 // addReviewer lets staff name a reviewer for the open stage.

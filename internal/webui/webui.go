@@ -102,6 +102,7 @@ func (ui *UI) Mount(e *echo.Echo) {
 	e.POST("/apps/:id/events", ui.signedIn(ui.fireEvent))
 	e.POST("/apps/:id/attachments", ui.signedIn(ui.upload))
 	e.POST("/apps/:id/answers", ui.signedIn(ui.answer))
+	e.POST("/apps/:id/redact", ui.signedIn(ui.redact))
 	e.POST("/apps/:id/reviewers", ui.signedIn(ui.addReviewer))
 
 	e.GET("/tasks", ui.signedIn(ui.tasks))
