@@ -16,9 +16,10 @@ import (
 )
 
 // benchCommand measures transition throughput (docs/BENCHMARKS.md,
-// "Transitions: sciflow bench"). It never reads DATABASE_URL: it fills the
-// database it is given with its own people and applications, so that
-// database must be named on purpose.
+// "Transitions: sciflow bench"), or with --scale the read paths at a
+// province's size ("Read paths at scale"). It never reads DATABASE_URL: it
+// fills the database it is given with its own people and applications, so
+// that database must be named on purpose.
 func benchCommand(ctx context.Context, e *env, args []string) error {
 	fs := flags(e, "bench")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object instead of a table")
@@ -31,10 +32,17 @@ func benchCommand(ctx context.Context, e *env, args []string) error {
 	scaleoutClients := fs.Int("scaleout-clients", 32, "concurrent clients of every scale-out run")
 	applicants := fs.Int("applicants", 8, "applicants the applications are spread over")
 	binary := fs.String("server-binary", "", "the sciflow executable to start as servers (default: this one)")
+	scale := fs.Int("scale", 0, "instead: generate N applications with their histories and time the read paths (docs/BENCHMARKS.md)")
+	reads := fs.Int("reads", 200, "with --scale: requests timed per read path")
+	explain := fs.Bool("explain", true, "with --scale: capture each read path's plans (EXPLAIN ANALYZE, BUFFERS)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	switch {
+	case *scale < 0:
+		return usageError{"bench: --scale is a number of applications (0: no scale run)"}
+	case *reads < 1:
+		return usageError{"bench: --reads must be at least 1"}
 	case *apps < 1:
 		return usageError{"bench: --apps must be at least 1"}
 	case len(clients) == 0:
@@ -69,6 +77,11 @@ func benchCommand(ctx context.Context, e *env, args []string) error {
 	}
 	defer sys.close()
 	server.Binary = *binary
+	if *scale > 0 {
+		return benchScale(ctx, e, sys, server, dir, *asJSON, bench.ScaleSettings{
+			GenerateSettings: bench.GenerateSettings{Apps: *scale, InFlight: 0.05, Years: 4, BatchEntries: 20000, Seed: 1},
+			Reads:            *reads, Warmup: max(5, *reads/10), Explain: *explain})
+	}
 	rep, err := bench.Run(ctx, bench.Deps{DB: sys.db, Engine: sys.engine, Accounts: sys.accounts, Chain: sys.chain,
 		OwnerDSN: server.Env["DATABASE_URL"], Embedded: sys.cluster != nil, Server: server, Progress: e.stderr},
 		bench.Settings{Apps: *apps, Clients: clients, Servers: servers, ScaleoutClients: *scaleoutClients, Applicants: *applicants})
@@ -87,6 +100,34 @@ func benchCommand(ctx context.Context, e *env, args []string) error {
 	}
 	if !rep.Correct() {
 		return fmt.Errorf("bench: the correctness checks failed (see the report)")
+	}
+	return nil
+}
+
+// benchScale runs `sciflow bench --scale N` (docs/BENCHMARKS.md, "Read
+// paths at scale") on the system openBenchSystem assembled.
+func benchScale(ctx context.Context, e *env, sys *system, server bench.ServerConfig, dir string, asJSON bool, s bench.ScaleSettings) error {
+	d := bench.ScaleDeps{Deps: bench.Deps{DB: sys.db, Engine: sys.engine, Accounts: sys.accounts, Chain: sys.chain,
+		OwnerDSN: server.Env["DATABASE_URL"], Embedded: sys.cluster != nil, Server: server, Progress: e.stderr}}
+	if sys.cluster != nil {
+		d.ClusterLog = filepath.Join(dir, "postgres.log")
+	}
+	rep, err := bench.RunScale(ctx, d, s)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	if asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(rep)
+	} else {
+		err = rep.WriteText(e.stdout)
+	}
+	if err != nil {
+		return err
+	}
+	if !rep.Correct() {
+		return fmt.Errorf("bench: the generated audit trail does not verify (see the report)")
 	}
 	return nil
 }

@@ -178,9 +178,9 @@ func (c *Chain) VerifyAnchored(ctx context.Context, db *postgres.DB, a Anchor) (
 	}
 	switch {
 	case !found:
-		r.Problems = append(r.Problems, Problem{Seal: a.Seal, Kind: ProblemAnchor, Detail: "the anchored seal is gone"})
+		r.add(Problem{Seal: a.Seal, Kind: ProblemAnchor, Detail: "the anchored seal is gone"})
 	case hex.EncodeToString(hash) != a.Hash:
-		r.Problems = append(r.Problems, Problem{Seal: a.Seal, Kind: ProblemAnchor,
+		r.add(Problem{Seal: a.Seal, Kind: ProblemAnchor,
 			Detail: "the seal is not the one anchored: what was sealed before the anchor was rewritten"})
 	}
 	r.OK = len(r.Problems) == 0

@@ -113,6 +113,8 @@ type Recorded struct {
 // Chain appends to and verifies the audit chains.
 type Chain struct {
 	secret []byte
+	// progress, when set (Reporting), hears how far Verify has got.
+	progress func(Progress)
 }
 
 // New keys the chains with secret; losing the secret makes them
@@ -169,19 +171,40 @@ func (c *Chain) Append(ctx context.Context, tx *postgres.Tx, e Entry) (Recorded,
 	if err != nil {
 		return Recorded{}, err
 	}
-	e.ChainSeq = head.Count + 1
 	if e.AtMicros == 0 {
 		e.AtMicros = time.Now().UnixMicro()
 	}
+	l, err := c.Link(head, e)
+	if err != nil {
+		return Recorded{}, err
+	}
+	tx.StageAudit(ctx, l.Content, head.LastHash, l.Hash, l.Head)
+	return l.Recorded, nil
+}
+
+// Linked is an entry made the next of its chain: the entry with its hash,
+// its content as stored, and the chain's head signed anew after it.
+type Linked struct {
+	Recorded
+	Content string
+	Head    postgres.ChainHead
+}
+
+// Link makes e the entry after head on head's chain: e takes the chain's
+// next position, its content is encoded and hashed after the head's last
+// hash, and the head is signed anew. Append stores what Link makes; the
+// scale bench (internal/bench) builds whole chains with it, so that its
+// entries are encoded and hashed exactly as appended ones are.
+func (c *Chain) Link(head postgres.ChainHead, e Entry) (Linked, error) {
+	e.Seq, e.Chain, e.ChainSeq = 0, head.Chain, head.Count+1
 	content, err := json.Marshal(e)
 	if err != nil {
-		return Recorded{}, fmt.Errorf("encode audit entry: %w", err)
+		return Linked{}, fmt.Errorf("encode audit entry: %w", err)
 	}
 	hash := c.entryHash(head.LastHash, content)
 	next := postgres.ChainHead{Chain: e.Chain, Count: e.ChainSeq, LastHash: hash}
 	next.Signature = c.chainSignature(next.Chain, next.Count, next.LastHash)
-	tx.StageAudit(ctx, string(content), head.LastHash, hash, next)
-	return Recorded{Entry: e, Hash: hash}, nil
+	return Linked{Recorded: Recorded{Entry: e, Hash: hash}, Content: string(content), Head: next}, nil
 }
 
 func (c *Chain) entryHash(prev, content []byte) []byte {

@@ -49,25 +49,39 @@ func (c *Chain) Seal(ctx context.Context, db *postgres.DB) (int, error) {
 	if err != nil || len(heads) == 0 {
 		return 0, err
 	}
-	s := seal{Seq: head.Count + 1, AtMicros: time.Now().UnixMicro(), FromXID: from, UptoXID: horizon,
-		Chains: make([]sealedHead, len(heads))}
-	for i, h := range heads {
-		s.Chains[i] = sealedHead{Chain: h.Chain, Count: h.Count, Hash: hex.EncodeToString(h.LastHash)}
-	}
-	content, err := json.Marshal(s)
+	row, next, err := c.SealAfter(head, time.Now(), from, horizon, heads)
 	if err != nil {
-		return 0, fmt.Errorf("encode seal: %w", err)
+		return 0, err
 	}
-	hash := c.entryHash(head.LastHash, content)
-	next := postgres.SealHead{Count: s.Seq, LastHash: hash, UptoXID: horizon}
-	next.Signature = c.sealSignature(next.Count, next.LastHash)
-	if err := tx.AppendSeal(ctx, postgres.SealRow{Seq: s.Seq, Content: string(content), PrevHash: head.LastHash, Hash: hash}, next); err != nil {
+	if err := tx.AppendSeal(ctx, row, next); err != nil {
 		return 0, err
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, err
 	}
 	return len(heads), nil
+}
+
+// SealAfter makes the seal that follows head: it records heads, the
+// chains written by the transactions from from up to (not including)
+// upto, sorted by chain, and is hashed after head's last seal. It returns
+// the seal as stored and the seal head signed anew. Seal stores what it
+// makes; the scale bench (internal/bench) seals its generated chains with
+// it, so that its seals are made exactly as the servers' are.
+func (c *Chain) SealAfter(head postgres.SealHead, at time.Time, from, upto string, heads []postgres.ChainHead) (postgres.SealRow, postgres.SealHead, error) {
+	s := seal{Seq: head.Count + 1, AtMicros: at.UnixMicro(), FromXID: from, UptoXID: upto,
+		Chains: make([]sealedHead, len(heads))}
+	for i, h := range heads {
+		s.Chains[i] = sealedHead{Chain: h.Chain, Count: h.Count, Hash: hex.EncodeToString(h.LastHash)}
+	}
+	content, err := json.Marshal(s)
+	if err != nil {
+		return postgres.SealRow{}, postgres.SealHead{}, fmt.Errorf("encode seal: %w", err)
+	}
+	hash := c.entryHash(head.LastHash, content)
+	next := postgres.SealHead{Count: s.Seq, LastHash: hash, UptoXID: upto}
+	next.Signature = c.sealSignature(next.Count, next.LastHash)
+	return postgres.SealRow{Seq: s.Seq, Content: string(content), PrevHash: head.LastHash, Hash: hash}, next, nil
 }
 
 // SealEvery seals every interval until ctx ends. Every server runs it; the

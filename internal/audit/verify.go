@@ -72,6 +72,26 @@ type Report struct {
 	// Unsealed counts the chains written since the last seal: protected by
 	// their signed heads until the next.
 	Unsealed int64 `json:"unsealed"`
+	// Omitted counts the problems found beyond the first maxProblems,
+	// which are listed (a problem that both its chain and a seal show may
+	// count twice here).
+	Omitted int64 `json:"omitted"`
+}
+
+// maxProblems is how many problems a Report lists. A trail checked with
+// the wrong key finds every entry altered: listing ten million problems
+// took 4 GiB, and says no more than the first thousand and a count.
+const maxProblems = 1000
+
+// add lists problems up to maxProblems and counts the rest.
+func (r *Report) add(ps ...Problem) {
+	for _, p := range ps {
+		if len(r.Problems) < maxProblems {
+			r.Problems = append(r.Problems, p)
+		} else {
+			r.Omitted++
+		}
+	}
 }
 
 // Verify checks everything in one consistent snapshot: the legacy chain,
@@ -85,25 +105,63 @@ func (c *Chain) Verify(ctx context.Context, db *postgres.DB) (Report, error) {
 	}
 	defer tx.Rollback()
 	r := Report{Problems: []Problem{}}
+	c.report(StepLegacy, &r)
 	if err := c.verifyLegacy(ctx, tx, &r); err != nil {
 		return Report{}, err
 	}
+	c.report(StepChains, &r)
 	if err := c.verifyChains(ctx, tx, &r); err != nil {
 		return Report{}, err
 	}
+	c.report(StepSeals, &r)
 	if err := c.verifySeals(ctx, tx, &r); err != nil {
 		return Report{}, err
 	}
+	c.report(StepStates, &r)
 	mismatches, err := tx.StateMismatches(ctx)
 	if err != nil {
 		return Report{}, err
 	}
 	for _, m := range mismatches {
-		r.Problems = append(r.Problems, Problem{Kind: ProblemState, ApplicationID: m.ApplicationID,
+		r.add(Problem{Kind: ProblemState, ApplicationID: m.ApplicationID,
 			Detail: fmt.Sprintf("state %q, history says %q", m.State, m.HistoryState)})
 	}
 	r.OK = len(r.Problems) == 0
 	return r, nil
+}
+
+// The steps of Verify, as Progress names them.
+const (
+	StepLegacy = "legacy" // the chain of entries from before per-chain hashing
+	StepChains = "chains" // every chain's entries, links and signed head
+	StepSeals  = "seals"  // the chain of seals and what each recorded
+	StepStates = "states" // every application's state against its history
+)
+
+// Progress is how far Verify has got, for a person waiting on a large
+// trail: the step it is at, and the entries and chains checked so far.
+type Progress struct {
+	Step    string
+	Checked int64
+	Chains  int64
+}
+
+// progressEvery is how many entries Verify walks between two reports.
+const progressEvery = 250_000
+
+// Reporting is the chain with the same key that tells progress how far
+// each verification has got (Verify and VerifyAnchored): at each step, and
+// every progressEvery entries walked.
+func (c *Chain) Reporting(progress func(Progress)) *Chain {
+	reporting := *c
+	reporting.progress = progress
+	return &reporting
+}
+
+func (c *Chain) report(step string, r *Report) {
+	if c.progress != nil {
+		c.progress(Progress{Step: step, Checked: r.Checked, Chains: r.Chains})
+	}
 }
 
 // verifyLegacy checks the single chain of the entries written before
@@ -120,18 +178,18 @@ func (c *Chain) verifyLegacy(ctx context.Context, tx *postgres.Tx, r *Report) er
 		gap := row.Seq > expect
 		if gap && !(haveHead && expect > head.Count) {
 			for s := expect; s < row.Seq; s++ {
-				r.Problems = append(r.Problems, Problem{Seq: s, Kind: ProblemDeleted})
+				r.add(Problem{Seq: s, Kind: ProblemDeleted})
 			}
 		}
 		if !c.intact(row) {
-			r.Problems = append(r.Problems, Problem{Seq: row.Seq, Kind: ProblemAltered})
+			r.add(Problem{Seq: row.Seq, Kind: ProblemAltered})
 		} else if !gap && !bytes.Equal(row.PrevHash, prevHash) {
-			r.Problems = append(r.Problems, Problem{Seq: row.Seq, Kind: ProblemRelinked})
+			r.add(Problem{Seq: row.Seq, Kind: ProblemRelinked})
 		} else if seqInContent(row.Content) != row.Seq {
-			r.Problems = append(r.Problems, Problem{Seq: row.Seq, Kind: ProblemAltered, Detail: "entry moved to another position"})
+			r.add(Problem{Seq: row.Seq, Kind: ProblemAltered, Detail: "entry moved to another position"})
 		}
 		if !haveHead || row.Seq > head.Count {
-			r.Problems = append(r.Problems, Problem{Seq: row.Seq, Kind: ProblemInserted})
+			r.add(Problem{Seq: row.Seq, Kind: ProblemInserted})
 		}
 		prevHash = row.Hash
 		expect = row.Seq + 1
@@ -146,13 +204,13 @@ func (c *Chain) verifyLegacy(ctx context.Context, tx *postgres.Tx, r *Report) er
 	}
 	r.Chains++
 	if !hmac.Equal(c.legacySignature(head.Count, head.LastHash), head.Signature) {
-		r.Problems = append(r.Problems, Problem{Seq: head.Count, Kind: ProblemHead, Detail: "head signature does not match"})
+		r.add(Problem{Seq: head.Count, Kind: ProblemHead, Detail: "head signature does not match"})
 	}
 	for s := expect; s <= head.Count; s++ {
-		r.Problems = append(r.Problems, Problem{Seq: s, Kind: ProblemTruncated})
+		r.add(Problem{Seq: s, Kind: ProblemTruncated})
 	}
 	if expect-1 == head.Count && !bytes.Equal(prevHash, head.LastHash) {
-		r.Problems = append(r.Problems, Problem{Seq: head.Count, Kind: ProblemHead, Detail: "last entry is not the one the head signed"})
+		r.add(Problem{Seq: head.Count, Kind: ProblemHead, Detail: "last entry is not the one the head signed"})
 	}
 	return nil
 }
@@ -239,13 +297,17 @@ func (c *Chain) verifyChains(ctx context.Context, tx *postgres.Tx, r *Report) er
 			w.finish()
 			r.Chains++
 			r.Checked += w.entries
-			r.Problems = append(r.Problems, w.problems...)
+			r.add(w.problems...)
 		}
 	}
+	var read int64
 	err := tx.ScanChains(ctx, func(e postgres.ChainEntry) error {
 		if w == nil || w.name != e.Head.Chain {
 			finish()
 			w = c.walk(e.Head.Chain, e.Head, e.HasHead)
+		}
+		if read++; read%progressEvery == 0 {
+			c.report(StepChains, &Report{Checked: r.Checked + w.entries, Chains: r.Chains})
 		}
 		if e.Row.Seq != 0 { // else a head whose entries are all gone
 			w.step(e.Row)
@@ -273,16 +335,16 @@ func (c *Chain) verifySeals(ctx context.Context, tx *postgres.Tx, r *Report) err
 	altered := map[int64]bool{}
 	err = tx.ScanSeals(ctx, func(s postgres.SealRow) error {
 		for n := expect; n < s.Seq; n++ {
-			r.Problems = append(r.Problems, Problem{Seal: n, Kind: ProblemDeleted})
+			r.add(Problem{Seal: n, Kind: ProblemDeleted})
 		}
 		if !hmac.Equal(c.entryHash(s.PrevHash, []byte(s.Content)), s.Hash) {
 			altered[s.Seq] = true
-			r.Problems = append(r.Problems, Problem{Seal: s.Seq, Kind: ProblemAltered})
+			r.add(Problem{Seal: s.Seq, Kind: ProblemAltered})
 		} else if s.Seq == expect && !bytes.Equal(s.PrevHash, prevHash) {
-			r.Problems = append(r.Problems, Problem{Seal: s.Seq, Kind: ProblemRelinked})
+			r.add(Problem{Seal: s.Seq, Kind: ProblemRelinked})
 		}
 		if !haveHead || s.Seq > head.Count {
-			r.Problems = append(r.Problems, Problem{Seal: s.Seq, Kind: ProblemInserted})
+			r.add(Problem{Seal: s.Seq, Kind: ProblemInserted})
 		}
 		prevHash, expect = s.Hash, s.Seq+1
 		return nil
@@ -292,13 +354,13 @@ func (c *Chain) verifySeals(ctx context.Context, tx *postgres.Tx, r *Report) err
 	}
 	if haveHead {
 		if !hmac.Equal(c.sealSignature(head.Count, head.LastHash), head.Signature) {
-			r.Problems = append(r.Problems, Problem{Seal: head.Count, Kind: ProblemHead, Detail: "seal head signature does not match"})
+			r.add(Problem{Seal: head.Count, Kind: ProblemHead, Detail: "seal head signature does not match"})
 		}
 		for n := expect; n <= head.Count; n++ {
-			r.Problems = append(r.Problems, Problem{Seal: n, Kind: ProblemTruncated})
+			r.add(Problem{Seal: n, Kind: ProblemTruncated})
 		}
 		if expect-1 == head.Count && !bytes.Equal(prevHash, head.LastHash) {
-			r.Problems = append(r.Problems, Problem{Seal: head.Count, Kind: ProblemHead, Detail: "last seal is not the one the head signed"})
+			r.add(Problem{Seal: head.Count, Kind: ProblemHead, Detail: "last seal is not the one the head signed"})
 		}
 		r.HeadCount, r.HeadHash = head.Count, hex.EncodeToString(head.LastHash)
 	}
@@ -325,7 +387,7 @@ func (c *Chain) verifySeals(ctx context.Context, tx *postgres.Tx, r *Report) err
 		if m.Changed {
 			p.Kind, p.Detail = ProblemAltered, fmt.Sprintf("not the entry sealed in seal %d", m.Seal)
 		}
-		r.Problems = append(r.Problems, p)
+		r.add(p)
 	}
 	if r.Unsealed, err = tx.ChainsUnsealed(ctx); err != nil {
 		return err

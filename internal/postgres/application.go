@@ -125,33 +125,38 @@ type scopeRule struct {
 	cond string
 	// individual replaces cond for accounts registered by one person.
 	individual string
+	// wide says the rule selects most applications (everything submitted):
+	// a list through it reads the newest first and filters as it goes; a
+	// list through narrow rules alone gathers each rule's newest from its
+	// own index instead (Applications).
+	wide bool
 }
 
 var scopeRules = []scopeRule{
 	// An applicant sees their own organisation's applications, drafts
 	// included; a person who registered alone sees only their own.
-	{identity.Applicant, "a.org_id = %[1]s", "a.applicant_id = %[2]s"},
+	{identity.Applicant, "a.org_id = %[1]s", "a.applicant_id = %[2]s", false},
 	// A recommending unit sees what its own organisation or those under it
 	// submitted, never their unsubmitted drafts.
-	{identity.UnitReviewer, "a.submitted_at IS NOT NULL AND (a.org_id = %[1]s OR o.parent_id = %[1]s)", ""},
+	{identity.UnitReviewer, "a.submitted_at IS NOT NULL AND (a.org_id = %[1]s OR o.parent_id = %[1]s)", "", false},
 	// The bureau sees everything submitted to its programmes, and its own
 	// drafts (a challenge being written), never an applicant's.
-	{identity.Staff, "(a.submitted_at IS NOT NULL OR a.org_id = %[1]s)", ""},
-	{identity.Leader, "(a.submitted_at IS NOT NULL OR a.org_id = %[1]s)", ""},
+	{identity.Staff, "(a.submitted_at IS NOT NULL OR a.org_id = %[1]s)", "", true},
+	{identity.Leader, "(a.submitted_at IS NOT NULL OR a.org_id = %[1]s)", "", true},
 	// Oversight sees everything, read-only (no workflow lets it act).
-	{identity.Auditor, "true", ""},
+	{identity.Auditor, "true", "", true},
 	// Administrators see that submitted applications exist and where they
 	// stand, never their content (the engine withholds data and files) and
 	// never act on them (no workflow may name the role).
-	{identity.Admin, "a.submitted_at IS NOT NULL", ""},
+	{identity.Admin, "a.submitted_at IS NOT NULL", "", true},
 	// Experts see only what they are assigned to review, while the task is
 	// theirs (not after they recused or handed it on).
 	{identity.Expert, `EXISTS (SELECT 1 FROM review_tasks rt WHERE rt.application_id = a.id
-        AND rt.assignee_id = %[2]s AND rt.status IN ('waiting', 'open', 'decided'))`, ""},
+        AND rt.assignee_id = %[2]s AND rt.status IN ('waiting', 'open', 'decided'))`, "", false},
 	// The people of an application's third party (an envoy's service
 	// target) see it once submitted, and act where an event allows party;
 	// a person who registered alone speaks for nobody.
-	{identity.Party, "a.submitted_at IS NOT NULL AND a.party_org_id = %[1]s", "false"},
+	{identity.Party, "a.submitted_at IS NOT NULL AND a.party_org_id = %[1]s", "false", false},
 }
 
 // partyRoles are the roles through which someone of a party organisation
@@ -181,8 +186,14 @@ func publicStates(p *atomic.Pointer[[]string]) []string {
 // The SQL depends only on which rules hold and where the arguments start,
 // so it is built once per shape and kept (every request asks).
 func scopeSQL(viewer *identity.User, public []string, args *[]any) (scope, visible string) {
+	sh := scopeOf(viewer, public, args)
+	return sh.scope, sh.visible
+}
+
+// scopeOf is scopeSQL's shape, with the alternatives of its predicate.
+func scopeOf(viewer *identity.User, public []string, args *[]any) scopeShape {
 	if viewer == nil {
-		return "ARRAY[]::text[]", "true"
+		return scopeShape{scope: "ARRAY[]::text[]", visible: "true", wide: true}
 	}
 	key := scopeKey{pos: len(*args), individual: viewer.Individual, public: len(public) > 0}
 	for i, r := range scopeRules {
@@ -205,7 +216,7 @@ func scopeSQL(viewer *identity.User, public []string, args *[]any) (scope, visib
 	if key.public {
 		*args = append(*args, pq.StringArray(public))
 	}
-	return sh.scope, sh.visible
+	return sh
 }
 
 // scopeKey is what the SQL of a viewer's scope depends on.
@@ -221,12 +232,18 @@ type scopeKey struct {
 type scopeShape struct {
 	scope, visible string
 	binds          []int
+	// conds are visible's alternatives, one per rule that holds; wide says
+	// one of them is a wide rule; public is the alternative of the public
+	// states, -1 without.
+	conds  []string
+	wide   bool
+	public int
 }
 
 var scopeShapes sync.Map // scopeKey → scopeShape
 
 func newScopeShape(k scopeKey) scopeShape {
-	var sh scopeShape
+	sh := scopeShape{public: -1}
 	var cases, conds []string
 	n := k.pos
 	for i, r := range scopeRules {
@@ -247,11 +264,13 @@ func newScopeShape(k scopeKey) scopeShape {
 		}
 		cases = append(cases, fmt.Sprintf("CASE WHEN %s THEN '%s' END", cond, r.role))
 		conds = append(conds, "("+cond+")")
+		sh.wide = sh.wide || r.wide
 	}
 	if k.public {
 		n++
 		cond := fmt.Sprintf("(a.workflow || ':' || a.state) = ANY ($%d)", n)
 		cases = append(cases, fmt.Sprintf("CASE WHEN %s THEN '%s' END", cond, Public))
+		sh.public = len(conds)
 		conds = append(conds, "("+cond+")")
 	}
 	if len(conds) == 0 {
@@ -260,6 +279,7 @@ func newScopeShape(k scopeKey) scopeShape {
 	}
 	sh.scope = "array_remove(ARRAY[" + strings.Join(cases, ", ") + "]::text[], NULL)"
 	sh.visible = "(" + strings.Join(conds, " OR ") + ")"
+	sh.conds = conds
 	return sh
 }
 
@@ -539,8 +559,8 @@ type ApplicationFilter struct {
 // Applications lists what viewer may see, newest first, a page at a time.
 func (db *DB) Applications(ctx context.Context, viewer *identity.User, f ApplicationFilter) (items []Application, next string, err error) {
 	args := []any{}
-	scope, visible := scopeSQL(viewer, publicStates(db.public), &args)
-	where := []string{visible}
+	sh := scopeOf(viewer, publicStates(db.public), &args)
+	var where []string
 	add := func(cond string, v any) {
 		args = append(args, v)
 		where = append(where, fmt.Sprintf(cond, len(args)))
@@ -569,9 +589,43 @@ func (db *DB) Applications(ctx context.Context, viewer *identity.User, f Applica
 		where = append(where, fmt.Sprintf("(a.created_at, a.id) < ($%d, $%d::uuid)", len(args)-1, len(args)))
 	}
 	args = append(args, f.Limit+1)
-	query := `SELECT ` + applicationColumns + `, ` + scope + ` AS scope_roles ` + applicationFrom +
-		` WHERE ` + strings.Join(where, " AND ") +
-		fmt.Sprintf(` ORDER BY a.created_at DESC, a.id DESC LIMIT $%d`, len(args))
+	order := fmt.Sprintf(` ORDER BY a.created_at DESC, a.id DESC LIMIT $%d`, len(args))
+	filters := ""
+	for _, w := range where {
+		filters += " AND " + w
+	}
+	query := `SELECT ` + applicationColumns + `, ` + sh.scope + ` AS scope_roles ` + applicationFrom +
+		` WHERE ` + sh.visible + filters + order
+	if !sh.wide && len(sh.conds) > 1 {
+		// Seen through narrow rules alone (an applicant's organisation, a
+		// third party, the challenges everyone may read), the newest
+		// visible are gathered rule by rule, each from its own index in
+		// list order (migration 011), rather than by reading the newest
+		// of all a million and keeping the few that pass one of them.
+		var branches []string
+		branch := func(cond string) {
+			branches = append(branches, `(SELECT a.id FROM applications a JOIN orgs o ON o.id = a.org_id WHERE `+cond+filters+order+`)`)
+		}
+		for i, cond := range sh.conds {
+			if i != sh.public {
+				branch(cond)
+				continue
+			}
+			// One branch per public state, so that each is read in order
+			// from the index on the state (one of several in an array is
+			// not, before PostgreSQL 17).
+			for _, pair := range publicStates(db.public) {
+				wf, st, _ := strings.Cut(pair, ":")
+				if f.Workflow != "" && f.Workflow != wf || f.State != "" && f.State != st {
+					continue // the filters leave none of it
+				}
+				args = append(args, pair)
+				branch(fmt.Sprintf("(a.workflow || ':' || a.state) = $%d", len(args)))
+			}
+		}
+		query = `SELECT ` + applicationColumns + `, ` + sh.scope + ` AS scope_roles ` + applicationFrom +
+			` WHERE a.id IN (` + strings.Join(branches, " UNION ") + `)` + order
+	}
 	var rows []applicationRow
 	if err := db.SelectContext(ctx, &rows, query, args...); err != nil {
 		return nil, "", mapError("list applications", err)

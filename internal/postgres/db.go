@@ -52,6 +52,14 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	if dsn, err = WithParam(dsn, "plan_cache_mode", "force_generic_plan"); err != nil {
 		return nil, err
 	}
+	// Nor compile them: a generic plan's estimates are guesses, and a
+	// guess past jit_above_cost (the open 公示, the plan indicators at a
+	// province's size) paid 10 to 30 ms of compiling on every execution
+	// for queries that take a few (docs/BENCHMARKS.md, "Read paths at
+	// scale").
+	if dsn, err = WithParam(dsn, "jit", "off"); err != nil {
+		return nil, err
+	}
 	connector, err := pq.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("database address: %w", err)
