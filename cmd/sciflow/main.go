@@ -76,6 +76,9 @@ const usage = `usage: sciflow COMMAND [ARGS]
   bench [--json] [--apps N] [--clients 1,8,32] [--servers 1,2,3] [--database-url URL]
                         measure transitions per second: raw SQL, the engine in
                         process, and over HTTP to 1..n servers (docs/BENCHMARKS.md)
+  bench --scale N [--reads N] [--json]
+                        generate N applications with sealed audit chains, then time
+                        the read paths, the server's memory and audit verify
 
 Configuration comes from the environment; see README.md.`
 
