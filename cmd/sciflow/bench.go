@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -88,7 +89,19 @@ func benchCommand(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	if *asJSON {
+	return printReport(e, rep, *asJSON, "the correctness checks failed")
+}
+
+// benchReport is what both benches print: a table, or JSON, and whether
+// their own checks passed.
+type benchReport interface {
+	WriteText(io.Writer) error
+	Correct() bool
+}
+
+func printReport(e *env, rep benchReport, asJSON bool, failure string) error {
+	var err error
+	if asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		err = enc.Encode(rep)
@@ -99,7 +112,7 @@ func benchCommand(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if !rep.Correct() {
-		return fmt.Errorf("bench: the correctness checks failed (see the report)")
+		return fmt.Errorf("bench: %s (see the report)", failure)
 	}
 	return nil
 }
@@ -116,20 +129,7 @@ func benchScale(ctx context.Context, e *env, sys *system, server bench.ServerCon
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	if asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(rep)
-	} else {
-		err = rep.WriteText(e.stdout)
-	}
-	if err != nil {
-		return err
-	}
-	if !rep.Correct() {
-		return fmt.Errorf("bench: the generated audit trail does not verify (see the report)")
-	}
-	return nil
+	return printReport(e, rep, asJSON, "the generated audit trail does not verify")
 }
 
 // openBenchSystem assembles the system as serve does, on the database at

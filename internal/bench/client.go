@@ -64,11 +64,24 @@ func (c *Client) post(ctx context.Context, url, token string, body any) (int, []
 	if err != nil {
 		return 0, nil, fmt.Errorf("encode request: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(raw))
+	return c.do(ctx, http.MethodPost, url, token, bytes.NewReader(raw))
+}
+
+// get fetches url with the bearer token (none: anonymous).
+func (c *Client) get(ctx context.Context, url, token string) (int, []byte, error) {
+	return c.do(ctx, http.MethodGet, url, token, nil)
+}
+
+// do sends one request with the bearer token (none: anonymous), a JSON body
+// when there is one, and reads the whole answer.
+func (c *Client) do(ctx context.Context, method, url, token string, body io.Reader) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
 		return 0, nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Accept", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

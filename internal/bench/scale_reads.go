@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -321,28 +320,6 @@ func countItems(body []byte) int {
 		return max(len(obj.Items), len(obj.Indicators), 1)
 	}
 	return 1
-}
-
-// get fetches url with the bearer token (none: anonymous).
-func (c *Client) get(ctx context.Context, url, token string) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, nil, fmt.Errorf("read answer: %w", err)
-	}
-	return resp.StatusCode, body, nil
 }
 
 // RSS is the server's resident memory now (VmRSS), in bytes.
