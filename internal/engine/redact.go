@@ -67,13 +67,8 @@ func (e *Engine) redact(ctx context.Context, actor *identity.User, id string, as
 	if err := e.redactable(ctx, app, cmp.Or(asOf, now)); err != nil {
 		return Redaction{}, err
 	}
-	r := Redaction{ApplicationID: app.ID}
 	data := app.Data
-	for _, p := range personal {
-		if workflow.RemovePersonal(data, []string{p}) {
-			r.Fields = append(r.Fields, p)
-		}
-	}
+	r := Redaction{ApplicationID: app.ID, Fields: workflow.RemovePersonal(data, personal)}
 	// The chain is read whole before any entry changes: the rows of a
 	// streaming read cannot be rewritten under it.
 	var rows []postgres.AuditRow
@@ -198,22 +193,17 @@ func (e *Engine) personalFields(ctx context.Context, app postgres.Application) (
 // fields travel in a data patch's "patch" and in a transition's data (an
 // event's fields). It records in found what it removed.
 func stripEntry(kind string, data map[string]any, personal []string, found map[string]bool) bool {
-	targets := []map[string]any{}
+	target := data
 	switch kind {
 	case audit.KindDataPatch:
-		if p, ok := data["patch"].(map[string]any); ok {
-			targets = append(targets, p)
-		}
+		target, _ = data["patch"].(map[string]any)
 	case audit.KindTransition:
-		targets = append(targets, data)
+	default:
+		return false
 	}
-	removed := false
-	for _, t := range targets {
-		for _, p := range personal {
-			if workflow.RemovePersonal(t, []string{p}) {
-				found[p], removed = true, true
-			}
-		}
+	removed := workflow.RemovePersonal(target, personal)
+	for _, p := range removed {
+		found[p] = true
 	}
-	return removed
+	return len(removed) > 0
 }

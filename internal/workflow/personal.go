@@ -40,12 +40,12 @@ func personalFields(schema map[string]any) []string {
 }
 
 // RemovePersonal deletes the fields named by paths (personalFields' form)
-// from data, in place, and reports whether it found any.
-func RemovePersonal(data map[string]any, paths []string) bool {
-	removed := false
+// from data, in place, and returns the paths it found.
+func RemovePersonal(data map[string]any, paths []string) []string {
+	var removed []string
 	for _, p := range paths {
 		if removePath(data, p) {
-			removed = true
+			removed = append(removed, p)
 		}
 	}
 	return removed

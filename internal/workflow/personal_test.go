@@ -34,12 +34,12 @@ func TestRemovePersonal(t *testing.T) {
 		"owner": map[string]any{"name": "李四", "org": "县农科所"},
 	}
 	paths := []string{"contact_name", "contact_phone", "owner.name", "team[].name"}
-	require.True(t, RemovePersonal(data, paths))
+	require.Equal(t, []string{"contact_phone", "owner.name", "team[].name"}, RemovePersonal(data, paths))
 	require.Equal(t, map[string]any{
 		"title": "项目",
 		"team":  []any{map[string]any{"role": "负责人"}, map[string]any{"role": "成员"}, "stray"},
 		"owner": map[string]any{"org": "县农科所"},
 	}, data)
-	require.False(t, RemovePersonal(data, paths), "nothing left to remove")
-	require.False(t, RemovePersonal(map[string]any{"team": "not a list"}, paths))
+	require.Empty(t, RemovePersonal(data, paths), "nothing left to remove")
+	require.Empty(t, RemovePersonal(map[string]any{"team": "not a list"}, paths))
 }
