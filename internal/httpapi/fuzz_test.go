@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"mime/multipart"
@@ -217,20 +218,9 @@ func FuzzUploadParts(f *testing.F) {
 			t.Fatal(err)
 		}
 		mw.Close()
-		req := httptest.NewRequest(http.MethodPost, "/fuzz/upload", &buf)
-		req.Header.Set("Content-Type", mw.FormDataContentType())
-		rec := httptest.NewRecorder()
-		s.Handler().ServeHTTP(rec, req)
-		requireAnswer(t, rec, http.StatusOK)
-		if rec.Code != http.StatusOK {
+		got, ok := postUpload(t, s, &buf, mw.FormDataContentType())
+		if !ok {
 			return
-		}
-		var got struct {
-			Size int
-			Text map[string]string
-		}
-		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
-			t.Fatal(err)
 		}
 		if got.Size != len(content) || got.Size > fuzzUpload {
 			t.Fatalf("read %d bytes of %d (limit %d)", got.Size, len(content), fuzzUpload)
@@ -240,6 +230,31 @@ func FuzzUploadParts(f *testing.F) {
 		}
 		requireStorable(t, label)
 	})
+}
+
+// uploadAnswer is what the fuzz server's upload route answers: the file's
+// size and the text fields read beside it.
+type uploadAnswer struct {
+	Size int
+	Text map[string]string
+}
+
+// postUpload sends body to the upload route: the answer must be the file
+// (ok) or the error shape.
+func postUpload(t *testing.T, s *Server, body io.Reader, contentType string) (got uploadAnswer, ok bool) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/fuzz/upload", body)
+	req.Header.Set("Content-Type", contentType)
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, req)
+	requireAnswer(t, rec, http.StatusOK)
+	if rec.Code != http.StatusOK {
+		return got, false
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	return got, true
 }
 
 // FuzzUploadBody sends arbitrary bytes as a multipart body with an
@@ -257,20 +272,10 @@ func FuzzUploadBody(f *testing.F) {
 	f.Add("\"", []byte("--\"\r\n"))
 	f.Add(strings.Repeat("b", 71), []byte("--"+strings.Repeat("b", 71)+"\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, boundary string, body []byte) {
-		req := httptest.NewRequest(http.MethodPost, "/fuzz/upload", bytes.NewReader(body))
-		req.Header.Set("Content-Type", mime.FormatMediaType("multipart/form-data", map[string]string{"boundary": boundary}))
-		rec := httptest.NewRecorder()
-		s.Handler().ServeHTTP(rec, req)
-		requireAnswer(t, rec, http.StatusOK)
-		if rec.Code != http.StatusOK {
+		got, ok := postUpload(t, s, bytes.NewReader(body),
+			mime.FormatMediaType("multipart/form-data", map[string]string{"boundary": boundary}))
+		if !ok {
 			return
-		}
-		var got struct {
-			Size int
-			Text map[string]string
-		}
-		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
-			t.Fatal(err)
 		}
 		if got.Size > fuzzUpload {
 			t.Fatalf("read %d bytes past the limit of %d", got.Size, fuzzUpload)
