@@ -112,8 +112,9 @@ func newSite(t testing.TB) *site {
 func (s *site) env() map[string]string {
 	return map[string]string{"DATABASE_URL": s.dsn, "SCIFLOW_ADDR": "127.0.0.1:0", "SCIFLOW_DATA_DIR": s.dataDir,
 		"SCIFLOW_LOG_LEVEL": "error", "SCIFLOW_WORKFLOWS_DIR": s.wfDir, "SCIFLOW_MAX_UPLOAD_MB": "1",
-		// Tests seal when they mean to.
-		"SCIFLOW_SEAL_EVERY": "24h"}
+		// Tests seal when they mean to, and read the plan indicators
+		// right after the moves that change them.
+		"SCIFLOW_SEAL_EVERY": "24h", "SCIFLOW_PLAN_MAX_AGE": "0"}
 }
 
 func (s *site) start() {

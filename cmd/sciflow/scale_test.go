@@ -222,9 +222,10 @@ func TestBenchScaleTimesEveryReadPath(t *testing.T) {
 		require.LessOrEqual(t, r.P50Ms, r.P95Ms, "%+v", r)
 		require.Positive(t, r.Items, "%+v", r)
 	}
-	require.Equal(t, []string{bench.PathInbox, bench.PathApplicant, bench.PathProgramme, bench.PathApplication, bench.PathAuditEvent,
+	require.Equal(t, []string{bench.PathInbox, bench.PathApplicant, bench.PathProgramme, bench.PathApplication, bench.PathRecord, bench.PathAuditEvent,
 		bench.PathAuditActor, bench.PathAuditMonth, bench.PathAuditApp, bench.PathNotices, bench.PathPlan}, paths)
 	require.NotNil(t, rep.PeakRSSMiB)
+	require.NotNil(t, rep.PlanRefresh, "the dashboard was served from a computation in the background")
 	require.Positive(t, rep.Server.PeakMiB)
 	require.True(t, rep.Verify.OK, rep.Verify.Output)
 	require.GreaterOrEqual(t, rep.Verify.Checked, rep.Generated.Entries)

@@ -124,6 +124,16 @@ func serve(ctx context.Context, e *env, args []string) error {
 		stopWatching()
 		<-sealing
 	}()
+	// Every server offers to compute the plan indicators; one per period does.
+	refreshing := make(chan struct{})
+	go func() {
+		defer close(refreshing)
+		sys.engine.RefreshPlanEvery(watchCtx, log)
+	}()
+	defer func() {
+		stopWatching()
+		<-refreshing
+	}()
 	if cfg.PprofAddr != "" {
 		stopProfiler, err := serveProfiler(cfg.PprofAddr, log)
 		if err != nil {

@@ -57,6 +57,7 @@ func openSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syst
 	}
 	s.engine = engine.New(b.db, s.chain, s.calendar.Calendar, log)
 	s.engine.RetentionYears = cfg.RetentionYears
+	s.engine.PlanMaxAge = cfg.PlanMaxAge
 	if err := s.engine.Sync(ctx, defs); err != nil {
 		b.close()
 		return nil, err

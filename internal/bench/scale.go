@@ -52,6 +52,15 @@ type ScaleReport struct {
 	Server     ServerMemory `json:"server"`
 	Explains   []Explain    `json:"explains"`
 	Verify     VerifyRun    `json:"audit_verify"`
+	// PlanRefresh is the last computation of the plan indicators the
+	// dashboard was served from, which the server runs in the background.
+	PlanRefresh *PlanRefresh `json:"plan_refresh"`
+}
+
+// PlanRefresh is one computation of every plan indicator.
+type PlanRefresh struct {
+	AsOf   time.Time `json:"as_of"`
+	TookMs int64     `json:"took_ms"`
 }
 
 // ServerMemory is the read server's resident memory.

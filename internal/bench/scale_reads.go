@@ -22,6 +22,7 @@ const (
 	PathApplicant   = "applicant_list"
 	PathProgramme   = "applicant_programme"
 	PathApplication = "application_history"
+	PathRecord      = "decision_record"
 	PathAuditEvent  = "audit_workflow_event"
 	PathAuditActor  = "audit_actor"
 	PathAuditMonth  = "audit_month"
@@ -209,6 +210,8 @@ func (r *reader) readPaths() []readPath {
 			func(i int) []string {
 				return []string{api + "/applications/" + app(i), api + "/applications/" + app(i) + "/history"}
 			}},
+		{PathRecord, "GET /applications/{id}/decision-record (its chain checked against its seal)", r.auditor, r.tokens[r.auditor],
+			func(i int) []string { return []string{api + "/applications/" + app(i) + "/decision-record"} }},
 		{PathAuditEvent, fmt.Sprintf("GET /audit?workflow=%s&event=%s (100)", r.event.workflow, r.event.event), r.auditor, r.tokens[r.auditor],
 			func(int) []string {
 				return []string{api + "/audit?" + url.Values{"workflow": {r.event.workflow}, "event": {r.event.event}}.Encode()}
@@ -284,6 +287,15 @@ func (r *reader) measure(ctx context.Context, rep *ScaleReport) error {
 	}
 	mib := round(float64(peak)/(1<<20), 1)
 	rep.Server.PeakMiB, rep.PeakRSSMiB = mib, &mib
+	// The dashboard is served from the indicators the servers compute in
+	// the background: what that computation costs is part of the path.
+	snap, ok, err := r.d.DB.PlanSnapshot(ctx)
+	if err != nil {
+		return err
+	}
+	if ok {
+		rep.PlanRefresh = &PlanRefresh{AsOf: snap.AsOf, TookMs: snap.Took.Milliseconds()}
+	}
 	return srv.Stop()
 }
 

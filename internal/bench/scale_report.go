@@ -29,6 +29,9 @@ func (r *ScaleReport) WriteText(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if p := r.PlanRefresh; p != nil {
+		fmt.Fprintf(w, "(plan indicators computed in the background for %s, every half of SCIFLOW_PLAN_MAX_AGE: %d ms)\n", PathPlan, p.TookMs)
+	}
 	fmt.Fprintf(w, "\nserver resident memory: %.1f MiB once started, peak %.1f MiB after every read\n", r.Server.StartMiB, r.Server.PeakMiB)
 	v := r.Verify
 	status := "ok"

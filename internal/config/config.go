@@ -66,6 +66,11 @@ type Config struct {
 	// RetentionYears is how long a finished application keeps its personal
 	// data before an administrator may redact it (SCIFLOW_RETENTION_YEARS).
 	RetentionYears int
+	// PlanMaxAge is how old the plan indicators served may be
+	// (SCIFLOW_PLAN_MAX_AGE, a Go duration; 0 computes them for every
+	// request): computing them reads every application, seconds at a
+	// province's size, so servers compute them every half of it instead.
+	PlanMaxAge time.Duration
 	// PprofAddr, when set, serves Go's profiler (net/http/pprof) on this
 	// loopback address for the operator on the machine (SCIFLOW_PPROF_ADDR,
 	// such as 127.0.0.1:6060); off by default.
@@ -119,7 +124,11 @@ const (
 	// slowest page takes milliseconds) and below what people and proxies
 	// wait before giving up.
 	DefaultRequestTimeout = 30 * time.Second
-	minSecretLen          = 32
+	// DefaultPlanMaxAge keeps the dashboard a minute behind at most: plan
+	// indicators count a year's work, and at a million applications the
+	// refresh every 30 s costs about a tenth of one core.
+	DefaultPlanMaxAge = time.Minute
+	minSecretLen      = 32
 )
 
 // Load reads the configuration through getenv and validates it. Every error is
@@ -136,6 +145,7 @@ func Load(getenv func(string) string) (Config, error) {
 		SealEvery:      DefaultSealEvery,
 		RequestTimeout: DefaultRequestTimeout,
 		RetentionYears: DefaultRetentionYears,
+		PlanMaxAge:     DefaultPlanMaxAge,
 	}
 	if u := strings.TrimSpace(getenv("SCIFLOW_PUBLIC_URL")); u != "" {
 		parsed, err := url.Parse(u)
@@ -239,6 +249,13 @@ func Load(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("SCIFLOW_RETENTION_YEARS %q is not a whole number of years between 1 and 100", v)
 		}
 		c.RetentionYears = n
+	}
+	if v := getenv("SCIFLOW_PLAN_MAX_AGE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || (d > 0 && d < 2*time.Second) || d > 24*time.Hour {
+			return c, fmt.Errorf("SCIFLOW_PLAN_MAX_AGE %q is not 0 or a duration between 2s and 24h (such as 1m)", v)
+		}
+		c.PlanMaxAge = d
 	}
 	if v := strings.TrimSpace(getenv("SCIFLOW_PPROF_ADDR")); v != "" {
 		host, _, err := net.SplitHostPort(v)
@@ -390,6 +407,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("seal_every", c.SealEvery),
 		slog.Duration("request_timeout", c.RequestTimeout),
 		slog.Int("retention_years", c.RetentionYears),
+		slog.Duration("plan_max_age", c.PlanMaxAge),
 		slog.String("pprof_addr", c.PprofAddr),
 	)
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -24,6 +25,11 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, "text", c.LogFormat)
 	require.Equal(t, int64(20<<20), c.MaxUpload)
 	require.False(t, c.SMTP.Enabled())
+	require.Equal(t, time.Minute, c.PlanMaxAge)
+
+	c, err = Load(envOf(map[string]string{"SCIFLOW_PLAN_MAX_AGE": "0"}))
+	require.NoError(t, err)
+	require.Zero(t, c.PlanMaxAge, "0 computes the plan indicators for every request")
 }
 
 func TestLoadSMTP(t *testing.T) {
@@ -89,6 +95,9 @@ func TestLoadRejectsBadSettings(t *testing.T) {
 		{map[string]string{"SCIFLOW_LOG_FORMAT": "xml"}, "SCIFLOW_LOG_FORMAT"},
 		{map[string]string{"SCIFLOW_MAX_UPLOAD_MB": "0"}, "SCIFLOW_MAX_UPLOAD_MB"},
 		{map[string]string{"SCIFLOW_MAX_UPLOAD_MB": "lots"}, "SCIFLOW_MAX_UPLOAD_MB"},
+		{map[string]string{"SCIFLOW_PLAN_MAX_AGE": "1s"}, "SCIFLOW_PLAN_MAX_AGE \"1s\""},
+		{map[string]string{"SCIFLOW_PLAN_MAX_AGE": "-1m"}, "SCIFLOW_PLAN_MAX_AGE \"-1m\""},
+		{map[string]string{"SCIFLOW_PLAN_MAX_AGE": "soon"}, "SCIFLOW_PLAN_MAX_AGE \"soon\""},
 		{smtpEnv("SCIFLOW_SMTP_ADDR", "smtp.example.gov.cn"), "SCIFLOW_SMTP_ADDR"},
 		{smtpEnv("SCIFLOW_SMTP_ADDR", "smtp.example.gov.cn:smtp"), "SCIFLOW_SMTP_ADDR"},
 		{smtpEnv("SCIFLOW_SMTP_ADDR", ":587"), "SCIFLOW_SMTP_ADDR"},

@@ -40,6 +40,9 @@ type Engine struct {
 	// RetentionYears is how long a finished application keeps its personal
 	// data (Redact); zero means DefaultRetentionYears.
 	RetentionYears int
+	// PlanMaxAge is how old the plan indicators PlanStats serves may be;
+	// zero computes them for every request.
+	PlanMaxAge time.Duration
 
 	mu       sync.RWMutex
 	current  map[string]*workflow.Definition // by key: what new applications start on

@@ -80,43 +80,60 @@ func (q AggregateQuery) value(args *[]any) string {
 	return "count(*)::float8"
 }
 
-// Indicator computes q across the installation, broken down by "state",
-// "year" (when the applications were started, in China) or a data field;
-// by "" gives the total alone.
-func (db *DB) Indicator(ctx context.Context, q AggregateQuery, by string) (map[string]float64, error) {
+// IndicatorQuery is one plan indicator to compute: q across the
+// installation, broken down By "state", "year" (when the applications were
+// started, in China) or a data field; By "" gives the total alone.
+type IndicatorQuery struct {
+	Key string
+	AggregateQuery
+	By string
+}
+
+// Indicators computes every query of qs in one statement, so that all
+// describe the same moment, keyed by each query's Key then its breakdown.
+func (tx *Tx) Indicators(ctx context.Context, qs []IndicatorQuery) (map[string]map[string]float64, error) {
+	out := make(map[string]map[string]float64, len(qs))
+	if len(qs) == 0 {
+		return out, nil
+	}
 	var args []any
-	where, err := q.where(&args)
-	if err != nil {
-		return nil, err
+	parts := make([]string, 0, len(qs))
+	for _, q := range qs {
+		out[q.Key] = map[string]float64{}
+		where, err := q.where(&args)
+		if err != nil {
+			return nil, err
+		}
+		group := "''"
+		switch q.By {
+		case "":
+		case "state":
+			group = "a.state"
+		case "year":
+			group = "extract(year FROM a.created_at AT TIME ZONE 'Asia/Shanghai')::int::text"
+		default:
+			args = append(args, q.By)
+			group = fmt.Sprintf("coalesce(a.data ->> $%d, '')", len(args))
+		}
+		sel := q.value(&args)
+		args = append(args, q.Key)
+		parts = append(parts, fmt.Sprintf(`(SELECT $%d::text AS i, %s AS k, %s AS v FROM applications a WHERE %s GROUP BY 2)`,
+			len(args), group, sel, where))
 	}
-	group := "''"
-	switch by {
-	case "":
-	case "state":
-		group = "a.state"
-	case "year":
-		group = "extract(year FROM a.created_at AT TIME ZONE 'Asia/Shanghai')::int::text"
-	default:
-		args = append(args, by)
-		group = fmt.Sprintf("coalesce(a.data ->> $%d, '')", len(args))
-	}
-	sel := q.value(&args)
-	query := `SELECT ` + group + ` AS k, ` + sel + ` AS v FROM applications a WHERE ` + where + ` GROUP BY 1`
-	rows, err := db.QueryxContext(ctx, query, args...)
+	rows, err := tx.QueryxContext(ctx, strings.Join(parts, "\nUNION ALL\n"), args...)
 	if err != nil {
-		return nil, mapError("compute indicator", err)
+		return nil, mapError("compute indicators", err)
 	}
 	defer rows.Close()
-	out := map[string]float64{}
 	for rows.Next() {
-		var k string
+		var key, k string
 		var v float64
-		if err := rows.Scan(&k, &v); err != nil {
-			return nil, mapError("read indicator", err)
+		if err := rows.Scan(&key, &k, &v); err != nil {
+			return nil, mapError("read indicators", err)
 		}
-		out[k] = v
+		out[key][k] = v
 	}
-	return out, mapError("read indicator", rows.Err())
+	return out, mapError("read indicators", rows.Err())
 }
 
 // Aggregate computes q. It first takes a transaction lock on q.LockKey, so

@@ -46,11 +46,15 @@ SELECT h.chain IS NOT NULL AS has_head, coalesce(h.count, 0) AS head_count,
     coalesce(x.count, 0) AS sealed_count, coalesce(x.hash, '') AS sealed_hash
 FROM (SELECT) one
 LEFT JOIN audit_chains h ON h.chain = $1
-LEFT JOIN LATERAL (
-    SELECT seq, content, prev_hash, hash FROM audit_seals
-    WHERE content::jsonb -> 'chains' @> jsonb_build_array(jsonb_build_object('chain', $1::text))
-    ORDER BY seq DESC LIMIT 1
-) s ON true
+-- The chain's last seal: the seals naming it come from their index
+-- (migration 012). OFFSET 0 keeps the planner from walking every seal
+-- newest first instead, as a generic plan's guess of how many name the
+-- chain would have it do: 640 ms at 300,000 seals for an old chain, 0.1 ms so.
+LEFT JOIN audit_seals s ON s.seq = (
+    SELECT max(n.seq) FROM (
+        SELECT seq FROM audit_seals
+        WHERE content::jsonb -> 'chains' @> jsonb_build_array(jsonb_build_object('chain', $1::text))
+        OFFSET 0) n)
 LEFT JOIN LATERAL (
     SELECT c.count, c.hash FROM jsonb_to_recordset(s.content::jsonb -> 'chains') AS c(chain text, count bigint, hash text)
     WHERE c.chain = $1 LIMIT 1
