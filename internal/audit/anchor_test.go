@@ -51,7 +51,7 @@ func TestAnchorProvesNothingSealedBeforeItChanged(t *testing.T) {
 
 	// Someone with full access and the secret rewrites the whole trail,
 	// consistently: it verifies by itself, but not against the anchor.
-	tamper(t, db, `DELETE FROM audit_log; DELETE FROM audit_chains; DELETE FROM audit_seals; DELETE FROM audit_seal_head`)
+	tamper(t, db, `DELETE FROM audit_log; DELETE FROM audit_chains; DELETE FROM audit_seals; DELETE FROM audit_seal_chains; DELETE FROM audit_seal_head`)
 	appendEntries(t, db, c, 1, 5)
 	seal(t, db, c)
 	plain := verify(t, db, c)

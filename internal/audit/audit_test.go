@@ -49,7 +49,7 @@ func chainOf(t *testing.T, n int) (*postgres.DB, *audit.Chain) {
 // someone with full database access would.
 func tamper(t *testing.T, db *postgres.DB, q string) {
 	t.Helper()
-	tables := []string{"audit_log", "audit_head", "audit_chains", "audit_seals", "audit_seal_head"}
+	tables := []string{"audit_log", "audit_head", "audit_chains", "audit_seals", "audit_seal_chains", "audit_seal_head"}
 	var off, on string
 	for _, tb := range tables {
 		off += "ALTER TABLE " + tb + " DISABLE TRIGGER USER; "
@@ -280,9 +280,35 @@ func TestAuditTablesRefuseChanges(t *testing.T) {
 		`TRUNCATE audit_chains`,
 		`UPDATE audit_seals SET content = '{}'`,
 		`DELETE FROM audit_seals`,
+		`DELETE FROM audit_seal_chains`,
+		`TRUNCATE audit_seal_chains`,
 		`DELETE FROM audit_seal_head`,
 	} {
 		_, err := db.Exec(q)
 		require.ErrorContains(t, err, "append-only", q)
 	}
+}
+
+// A chain's record finds the last seal that names it, through the seals'
+// list of chains, and the one before when that seal was deleted.
+func TestAChainFindsItsLastSeal(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, c := chainOf(t, 2)
+	seal(t, db, c)
+	appendEntries(t, db, c, 3, 2)
+	seal(t, db, c)
+	r, err := c.VerifyChain(ctx, db, audit.ChainSessions)
+	require.NoError(t, err)
+	require.True(t, r.OK, "%+v", r.Problems)
+	require.NotNil(t, r.Seal)
+	require.EqualValues(t, 2, r.Seal.Seq)
+	require.EqualValues(t, 4, r.Seal.Count)
+
+	tamper(t, db, `DELETE FROM audit_seals WHERE seq = 2`)
+	r, err = c.VerifyChain(ctx, db, audit.ChainSessions)
+	require.NoError(t, err)
+	require.NotNil(t, r.Seal)
+	require.EqualValues(t, 1, r.Seal.Seq, "the seal still there")
+	require.EqualValues(t, 2, r.Seal.Count)
 }

@@ -53,7 +53,11 @@ func (c *Chain) Seal(ctx context.Context, db *postgres.DB) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := tx.AppendSeal(ctx, row, next); err != nil {
+	chains := make([]string, len(heads))
+	for i, h := range heads {
+		chains[i] = h.Chain
+	}
+	if err := tx.AppendSeal(ctx, row, next, chains); err != nil {
 		return 0, err
 	}
 	if err := tx.Commit(); err != nil {

@@ -720,13 +720,7 @@ func (w *batchWriter) write(ctx context.Context, b *batch) error {
 		if err != nil {
 			return err
 		}
-		const q = `
-WITH seal AS (INSERT INTO audit_seals (seq, content, prev_hash, hash) VALUES ($1, $2, $3, $4))
-INSERT INTO audit_seal_head (count, last_hash, signature, upto_xid) VALUES ($5, $6, $7, $8::xid8)
-ON CONFLICT (id) DO UPDATE SET count = excluded.count, last_hash = excluded.last_hash,
-    signature = excluded.signature, upto_xid = excluded.upto_xid`
-		if _, err := tx.ExecContext(ctx, q, row.Seq, row.Content, nonNil(row.PrevHash), row.Hash,
-			next.Count, next.LastHash, next.Signature, next.UptoXID); err != nil {
+		if err := postgres.AppendSeal(ctx, tx, row, next, names); err != nil {
 			return fmt.Errorf("seal the batch: %w", err)
 		}
 		if err := tx.Commit(); err != nil {

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // SealHead is the signed summary of the chain of seals, and how far the last
@@ -74,15 +77,25 @@ ORDER BY chain`
 	return out, nil
 }
 
-// AppendSeal stores a seal and moves the seal head to it.
-func (tx *Tx) AppendSeal(ctx context.Context, row SealRow, head SealHead) error {
+// AppendSeal stores a seal of the chains named, and moves the seal head to it.
+func (tx *Tx) AppendSeal(ctx context.Context, row SealRow, head SealHead, chains []string) error {
+	return AppendSeal(ctx, tx, row, head, chains)
+}
+
+// AppendSeal is Tx.AppendSeal for any transaction: the scale bench's
+// generator seals its batches with it.
+func AppendSeal(ctx context.Context, tx sqlx.ExecerContext, row SealRow, head SealHead, chains []string) error {
 	const q = `
-WITH seal AS (INSERT INTO audit_seals (seq, content, prev_hash, hash) VALUES ($1, $2, $3, $4))
+WITH seal AS (INSERT INTO audit_seals (seq, content, prev_hash, hash) VALUES ($1, $2, $3, $4)),
+named AS (INSERT INTO audit_seal_chains (chain, seal) SELECT unnest($9::text[]), $1)
 INSERT INTO audit_seal_head (count, last_hash, signature, upto_xid) VALUES ($5, $6, $7, $8::xid8)
 ON CONFLICT (id) DO UPDATE SET count = excluded.count, last_hash = excluded.last_hash,
     signature = excluded.signature, upto_xid = excluded.upto_xid`
+	if row.PrevHash == nil {
+		row.PrevHash = []byte{} // the first seal links to nothing, not to NULL
+	}
 	if _, err := tx.ExecContext(ctx, q, row.Seq, row.Content, row.PrevHash, row.Hash,
-		head.Count, head.LastHash, head.Signature, head.UptoXID); err != nil {
+		head.Count, head.LastHash, head.Signature, head.UptoXID, pq.StringArray(chains)); err != nil {
 		return mapError("append seal", err)
 	}
 	return nil

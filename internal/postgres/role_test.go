@@ -46,6 +46,9 @@ func TestAppRoleCannotTouchTheTrail(t *testing.T) {
 		`DELETE FROM audit_chains`,
 		`DELETE FROM audit_seals`,
 		`UPDATE audit_seals SET content = ''`,
+		`DELETE FROM audit_seal_chains`,
+		`UPDATE audit_seal_chains SET seal = 0`,
+		`ALTER TABLE audit_seal_chains DISABLE TRIGGER USER`,
 		`DELETE FROM audit_seal_head`,
 	} {
 		_, err := db.Exec(q)
