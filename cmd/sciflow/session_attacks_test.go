@@ -209,14 +209,15 @@ AND tablename <> 'sessions' AND tablename NOT LIKE 'river\_%' ORDER BY tablename
 }
 
 // settled waits until the job queue has worked off what the setup caused
-// (notifications of opened tasks) and two looks at the database agree, and
+// (notifications of opened tasks, and their announcement) and two looks at the database agree, and
 // returns its fingerprint.
 func (s *site) settled() map[string]string {
 	s.t.Helper()
 	var prev map[string]string
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		var pending int
-		require.NoError(s.t, s.db.Get(&pending, `SELECT count(*) FROM river_job WHERE state IN ('available', 'running', 'retryable', 'pending')`))
+		require.NoError(s.t, s.db.Get(&pending, `SELECT (SELECT count(*) FROM river_job WHERE state IN ('available', 'running', 'retryable', 'pending'))
+			+ (SELECT count(*) FROM tasks_to_announce)`))
 		if pending > 0 {
 			prev = nil
 			continue

@@ -76,7 +76,6 @@ func openSystem(ctx context.Context, cfg config.Config, log *slog.Logger) (*syst
 	s.notify.PublicURL = cfg.PublicURL
 	// Self-registered accounts submit nothing until verified.
 	s.engine.SubmitGate = s.accounts.SubmitGate
-	s.engine.TasksOpened = s.notify.TasksOpened
 	return s, nil
 }
 

@@ -59,7 +59,9 @@ const jobsTimeout = 10 * time.Minute
 // in-process runs queue jobs that no server works; without this the first
 // server of the next run would work them off while being timed.
 func waitForJobs(ctx context.Context, db *postgres.DB, progress func(string, ...any)) error {
-	const q = `SELECT count(*) FROM river_job WHERE state IN ('available', 'running')`
+	// The opened tasks waiting to be announced are work of the same kind.
+	const q = `SELECT (SELECT count(*) FROM river_job WHERE state IN ('available', 'running'))
+    + (SELECT count(*) FROM tasks_to_announce)`
 	start := time.Now()
 	deadline := start.Add(jobsTimeout)
 	queued := 0

@@ -33,10 +33,6 @@ type Engine struct {
 	// SubmitGate, when set, may refuse an applicant's submission inside the
 	// firing transaction (an account whose registration is unverified).
 	SubmitGate func(ctx context.Context, tx *postgres.Tx, actor *identity.User) error
-	// TasksOpened, when set, tells the reviewers of newly opened tasks in the
-	// transaction that opened them: one statement now costs less than a
-	// queued job and its own transaction later. Unset, a job tells them.
-	TasksOpened func(ctx context.Context, tx *postgres.Tx, taskIDs []string) error
 	// RetentionYears is how long a finished application keeps its personal
 	// data (Redact); zero means DefaultRetentionYears.
 	RetentionYears int

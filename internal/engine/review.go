@@ -86,13 +86,13 @@ func (e *Engine) announce(ctx context.Context, tx *postgres.Tx, appID string, ta
 			open = append(open, t.ID)
 		}
 	}
-	switch {
-	case len(open) == 0:
+	if len(open) == 0 {
 		return nil
-	case e.TasksOpened != nil:
-		return e.TasksOpened(ctx, tx, open)
 	}
-	return tx.QueueEffect(ctx, "tasks.open", appID, map[string]any{"task_ids": open})
+	// The notifications are made by the queue, in batches, once this
+	// commits: written here they cost every submission rows and locks on
+	// the same few reviewers (docs/BENCHMARKS.md).
+	return tx.QueueAnnouncements(ctx, open)
 }
 
 // barred are the people who may not review this stage: the applicant,

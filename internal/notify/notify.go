@@ -61,6 +61,7 @@ func (s *Service) HandleEffect(ctx context.Context, tx *postgres.Tx, ef postgres
 	var err error
 	switch ef.Topic {
 	case "tasks.open":
+		// queued before tasks were announced in batches (AnnounceTasks)
 		made, err = tx.NotifyTasks(ctx, stringList(ef.Payload["task_ids"]), now)
 	case "transition":
 		made, err = s.transition(ctx, tx, ef, now)
@@ -73,14 +74,54 @@ func (s *Service) HandleEffect(ctx context.Context, tx *postgres.Tx, ef postgres
 	return s.queueMail(ctx, tx, made)
 }
 
-// TasksOpened tells the reviewers of newly opened tasks, in the transaction
-// that opened them (the engine's TasksOpened).
-func (s *Service) TasksOpened(ctx context.Context, tx *postgres.Tx, taskIDs []string) error {
-	made, err := tx.NotifyTasks(ctx, taskIDs, s.Now())
-	if err != nil {
-		return err
+// announceBatch is how many opened tasks one transaction announces: a
+// deadline's burst is worked off in a few short transactions.
+const announceBatch = 500
+
+// AnnounceTasks tells the reviewers of the tasks opened since the last
+// round (the engine queues them as it opens them), in batches, each in its
+// own transaction with its e-mails queued; it returns how many
+// notifications it made. Any number of servers may run it at once: each
+// batch takes tasks no other is taking.
+func (s *Service) AnnounceTasks(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		tx, err := s.db.Begin(ctx)
+		if err != nil {
+			return total, err
+		}
+		made, taken, err := tx.AnnounceTasks(ctx, s.Now(), announceBatch)
+		if err == nil {
+			err = s.queueMail(ctx, tx, made)
+		}
+		if err == nil {
+			err = tx.Commit()
+		}
+		tx.Rollback()
+		if err != nil {
+			return total, err
+		}
+		total += len(made)
+		if taken < announceBatch {
+			return total, nil
+		}
 	}
-	return s.queueMail(ctx, tx, made)
+}
+
+// AnnounceEvery runs AnnounceTasks every interval until ctx ends.
+func (s *Service) AnnounceEvery(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := s.AnnounceTasks(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("announcing opened review tasks failed; retrying", "err", err)
+		}
+	}
 }
 
 // transition tells the applicant when their application is sent back or a

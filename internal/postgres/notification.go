@@ -39,13 +39,64 @@ const appTitle = `coalesce(nullif(a.data ->> 'title', ''), '申请 ' || left(a.i
 const appTitleEn = `coalesce(nullif(a.data ->> 'title', ''), 'application ' || left(a.id::text, 8))`
 
 // NotifyTasks tells the reviewers of tasks still open that they have them.
-// A cause delivered twice makes one notification (its dedupe key).
+// It serves the side-effect jobs queued before tasks were announced in
+// batches (AnnounceTasks), which a server upgraded meanwhile still works.
 func (tx *Tx) NotifyTasks(ctx context.Context, taskIDs []string, at time.Time) ([]Notified, error) {
 	return tx.notify(ctx, "notify tasks", "", `
     SELECT t.assignee_id, 'task', t.application_id, t.id,
         '新的评审任务：' || `+appTitle+`, 'New review task: ' || `+appTitleEn+`, 'task:' || t.id, $2
     FROM review_tasks t JOIN applications a ON a.id = t.application_id
     WHERE t.id = ANY ($1::uuid[]) AND t.status = 'open'`, pq.StringArray(taskIDs), at)
+}
+
+// QueueAnnouncements notes tasks just opened, to be announced to their
+// reviewers by AnnounceTasks once this transaction commits.
+func (tx *Tx) QueueAnnouncements(ctx context.Context, taskIDs []string) error {
+	const q = `INSERT INTO tasks_to_announce (task_id) SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING`
+	if _, err := tx.execPrepared(ctx, q, pq.StringArray(taskIDs)); err != nil {
+		return mapError("queue task announcements", err)
+	}
+	return nil
+}
+
+// AnnounceTasks takes up to limit of the queued tasks no other transaction
+// is taking, and tells the reviewers of those still open, once per task
+// (a task decided or cancelled meanwhile is dropped). It returns the
+// notifications made and how many queued tasks it took.
+func (tx *Tx) AnnounceTasks(ctx context.Context, at time.Time, limit int) (made []Notified, taken int, err error) {
+	const q = `
+WITH due AS (
+    DELETE FROM tasks_to_announce WHERE task_id IN (
+        SELECT task_id FROM tasks_to_announce LIMIT $2 FOR UPDATE SKIP LOCKED)
+    RETURNING task_id
+), n AS (
+    INSERT INTO notifications (user_id, kind, application_id, task_id, title_zh, title_en, dedupe_key, created_at)
+    SELECT t.assignee_id, 'task', t.application_id, t.id,
+        '新的评审任务：' || ` + appTitle + `, 'New review task: ' || ` + appTitleEn + `, 'task:' || t.id, $1
+    FROM due JOIN review_tasks t ON t.id = due.task_id JOIN applications a ON a.id = t.application_id
+    WHERE t.status = 'open'
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING id, user_id
+)
+SELECT n.id, u.email, (SELECT count(*) FROM due) AS taken FROM n JOIN users u ON u.id = n.user_id
+UNION ALL
+-- the count alone when nothing was made
+SELECT NULL, NULL, (SELECT count(*) FROM due) WHERE NOT EXISTS (SELECT 1 FROM n)`
+	var rows []struct {
+		ID    sql.NullString `db:"id"`
+		Email sql.NullString `db:"email"`
+		Taken int            `db:"taken"`
+	}
+	if err := tx.selectPrepared(ctx, &rows, q, at, limit); err != nil {
+		return nil, 0, mapError("announce tasks", err)
+	}
+	for _, r := range rows {
+		taken = r.Taken
+		if r.ID.Valid {
+			made = append(made, Notified{ID: r.ID.String, Email: r.Email})
+		}
+	}
+	return made, taken, nil
 }
 
 // notify inserts the notifications rows selects (user, kind, application,

@@ -30,6 +30,18 @@ func TestAppRoleCannotTouchTheTrail(t *testing.T) {
 	require.NoError(t, err, "and may start a chain")
 	_, err = db.Exec(`INSERT INTO audit_log (content, prev_hash, hash) VALUES ('{"chain":"x","chain_seq":1}', '', '')`)
 	require.NoError(t, err, "and append to it")
+	tx, err := db.Begin(ctx)
+	require.NoError(t, err)
+	require.NoError(t, tx.QueueAnnouncements(ctx, []string{"00000000-0000-4000-8000-000000000001"}), "and queue opened tasks")
+	_, taken, err := tx.AnnounceTasks(ctx, time.Now(), 10)
+	require.NoError(t, err, "and announce them in batches")
+	require.Equal(t, 1, taken)
+	tx.Rollback()
+	tx, _, _, err = db.BeginPlanRefresh(ctx)
+	require.NoError(t, err)
+	require.NoError(t, tx.StorePlanSnapshot(ctx, postgres.PlanSnapshot{Fingerprint: "f", AsOf: time.Now(),
+		Indicators: map[string]map[string]float64{"k": {"": 1}}}), "and store the plan indicators")
+	tx.Rollback()
 
 	for _, q := range []string{
 		`DROP TABLE audit_log`,

@@ -1,6 +1,7 @@
 // Package queue runs sciflow's background work inside the server with
 // riverqueue/river: timers falling due, the side effects transitions queue
-// (notifications), e-mails, and the periodic round of reminders. Jobs live
+// (notifications), e-mails, and the periodic round of reminders; and,
+// beside river, the rounds that announce newly opened review tasks. Jobs live
 // in PostgreSQL beside the data, inserted in the transactions that cause
 // them, so they survive restarts and each is worked by one server process
 // however many run.
@@ -33,9 +34,17 @@ type Deps struct {
 	RemindEvery time.Duration
 }
 
+// announceEvery is how often opened review tasks are announced to their
+// reviewers: about as soon as river's polling would have told them.
+const announceEvery = 500 * time.Millisecond
+
 // Queue is the working river client of a server process.
 type Queue struct {
 	client *river.Client[*sql.Tx]
+	// stopAnnouncing ends the announcing rounds; announced closes when
+	// they have.
+	stopAnnouncing context.CancelFunc
+	announced      chan struct{}
 }
 
 // Start begins working jobs until Stop.
@@ -76,11 +85,20 @@ func Start(ctx context.Context, d Deps) (*Queue, error) {
 	if err := client.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start job queue: %w", err)
 	}
-	return &Queue{client: client}, nil
+	q := &Queue{client: client, announced: make(chan struct{})}
+	var announcing context.Context
+	announcing, q.stopAnnouncing = context.WithCancel(ctx)
+	go func() {
+		defer close(q.announced)
+		d.Notify.AnnounceEvery(announcing, announceEvery)
+	}()
+	return q, nil
 }
 
 // Stop lets running jobs finish (up to ctx's deadline), then stops.
 func (q *Queue) Stop(ctx context.Context) error {
+	q.stopAnnouncing()
+	<-q.announced
 	if err := q.client.Stop(ctx); err != nil {
 		return fmt.Errorf("stop job queue: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -184,4 +185,63 @@ func TestReminders(t *testing.T) {
 	require.Equal(t, []string{"escalation"}, c.kinds("leader"))
 	require.Equal(t, []string{"escalation"}, c.kinds("leader2"))
 	require.Equal(t, 1, remind(wednesday.AddDate(0, 0, 1)), "escalated once; reminded daily")
+}
+
+// Opened tasks are announced in batches after their transitions commit:
+// once each however many servers announce at the same time, and not at all
+// when the task was done before its round came.
+func TestOpenedTasksAreAnnouncedOnce(t *testing.T) {
+	t.Parallel()
+	c := newCounty(t)
+	var apps []string
+	for _, title := range []string{"新型电池材料", "茶叶深加工", "智能灌溉"} {
+		app, err := c.eng.Create(c.ctx, c.users["applicant"], engine.CreateInput{Workflow: "project",
+			Data: map[string]any{"title": title, "field": "新材料", "budget": 100000}})
+		require.NoError(t, err)
+		_, err = c.eng.Fire(c.ctx, c.users["applicant"], app.ID, engine.FireInput{Event: "submit"})
+		require.NoError(t, err)
+		apps = append(apps, app.ID)
+	}
+	require.Empty(t, c.notifications("unit1"), "nothing is announced inside the transition")
+	tasks, err := c.eng.Tasks(c.ctx, c.users["unit1"], engine.TaskFilter{})
+	require.NoError(t, err)
+	for _, task := range tasks {
+		if task.ApplicationID == apps[2] {
+			_, err = c.eng.Decide(c.ctx, c.users["unit1"], task.ID, engine.DecisionInput{Decision: "send_back",
+				Questions: []string{"请补充预算明细"}})
+			require.NoError(t, err)
+		}
+	}
+
+	made := make([]int, 4)
+	errs := make([]error, len(made))
+	var wg sync.WaitGroup
+	for i := range made {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			made[i], errs[i] = c.notify.AnnounceTasks(c.ctx)
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for i := range made {
+		require.NoError(t, errs[i])
+		total += made[i]
+	}
+	require.Equal(t, 4, total, "two reviewers of the two applications still under review")
+	for _, user := range []string{"unit1", "unit2"} {
+		var on []string
+		for _, n := range c.notifications(user) {
+			require.Equal(t, "task", n.Kind)
+			on = append(on, n.ApplicationID)
+		}
+		require.ElementsMatch(t, apps[:2], on, user)
+	}
+	var left int
+	require.NoError(t, c.db.Get(&left, `SELECT count(*) FROM tasks_to_announce`))
+	require.Zero(t, left)
+	again, err := c.notify.AnnounceTasks(c.ctx)
+	require.NoError(t, err)
+	require.Zero(t, again)
 }
