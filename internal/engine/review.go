@@ -42,14 +42,11 @@ func (e *Engine) openStage(ctx context.Context, tx *postgres.Tx, def *workflow.D
 	rv := st.Review
 	sg := &stage{app: app, def: def, state: st, review: rv, hist: hist}
 	if rv.Reviewers.Source == workflow.FromRole {
-		// Every holder of the role in scope: the stage, who they are and
-		// their tasks in one statement.
-		tasks, err := tx.OpenRoleStage(ctx, app.ID, st.Key, string(rv.Policy), due, now, sg.candidateQuery("", false),
+		// Every holder of the role in scope: the stage, who they are,
+		// their tasks and their announcement in one statement.
+		_, err := tx.OpenRoleStage(ctx, app.ID, st.Key, string(rv.Policy), due, now, sg.candidateQuery("", false),
 			rv.Policy == workflow.PolicySequential)
-		if err != nil {
-			return nil, err
-		}
-		return nil, e.announce(ctx, tx, app.ID, tasks)
+		return nil, err
 	}
 	row, err := tx.OpenStage(ctx, app.ID, st.Key, string(rv.Policy), due, now)
 	if err != nil {

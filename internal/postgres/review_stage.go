@@ -79,7 +79,8 @@ RETURNING ` + stageColumns
 
 // OpenRoleStage opens a stage whose reviewers are every candidate c finds
 // (a role's holders), with a task each in id order (in a sequential stage
-// only the first open), in one statement; it returns the tasks opened now.
+// only the first open), and queues the open ones to be announced
+// (QueueAnnouncements), in one statement; it returns the tasks made.
 func (tx *Tx) OpenRoleStage(ctx context.Context, appID, state, policy string, due *time.Time, at time.Time,
 	c CandidateQuery, sequential bool) ([]ReviewTask, error) {
 	q := `
@@ -90,11 +91,16 @@ WITH s AS (
 ), c AS (
     SELECT u.id, row_number() OVER (ORDER BY u.id) AS position FROM users u` + candidatesWhere + `
 )
-INSERT INTO review_tasks (stage_id, application_id, assignee_id, position, via, status, due_at, created_at)
-SELECT s.id, s.application_id, c.id, c.position, 'role',
-    CASE WHEN $14 AND c.position > 1 THEN '` + TaskWaiting + `' ELSE '` + TaskOpen + `' END, s.due_at, $12
-FROM s, c
-RETURNING id, status`
+, t AS (
+    INSERT INTO review_tasks (stage_id, application_id, assignee_id, position, via, status, due_at, created_at)
+    SELECT s.id, s.application_id, c.id, c.position, 'role',
+        CASE WHEN $14 AND c.position > 1 THEN '` + TaskWaiting + `' ELSE '` + TaskOpen + `' END, s.due_at, $12
+    FROM s, c
+    RETURNING id, status
+), announced AS (
+    INSERT INTO tasks_to_announce (task_id) SELECT id FROM t WHERE status = '` + TaskOpen + `'
+)
+SELECT id, status FROM t`
 	args := append(c.args(), appID, state, policy, at, due, sequential)
 	var rows []struct {
 		ID     string `db:"id"`
