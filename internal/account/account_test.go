@@ -259,3 +259,25 @@ func TestRegistrationTakesAnOptionalEmail(t *testing.T) {
 	require.NoError(t, err, "the address is optional")
 	require.Empty(t, u.Email)
 }
+
+// Every applicant's submission asks whether their registration is still
+// pending; the answer comes from the index of pending registrations
+// (migration 014), whose predicate spells out the verification workflow
+// and its verified state: were either renamed here, the index would no
+// longer serve it.
+func TestPendingRegistrationsAreIndexed(t *testing.T) {
+	t.Parallel()
+	_, db, _ := service(t)
+	ctx := context.Background()
+	tx, err := db.BeginTxx(ctx, nil)
+	require.NoError(t, err)
+	defer tx.Rollback()
+	_, err = tx.ExecContext(ctx, `SET LOCAL plan_cache_mode = force_generic_plan`)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(ctx, `PREPARE gate (uuid) AS SELECT EXISTS (SELECT 1 FROM applications WHERE workflow = '`+
+		account.VerificationWorkflow+`' AND applicant_id = $1 AND state <> '`+account.VerifiedState+`')`)
+	require.NoError(t, err)
+	var plan []string
+	require.NoError(t, tx.SelectContext(ctx, &plan, `EXPLAIN EXECUTE gate ('00000000-0000-4000-8000-000000000001')`))
+	require.Contains(t, strings.Join(plan, "\n"), "applications_pending_registration_idx")
+}

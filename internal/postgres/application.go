@@ -743,11 +743,15 @@ func (tx *Tx) RunningApplications(ctx context.Context, key string, version int) 
 }
 
 // UnverifiedRegistration reports whether userID registered through workflow
-// and that registration has not (yet) reached verifiedState.
+// and that registration has not (yet) reached verifiedState. The workflow
+// and state are written into the statement, not passed as parameters, so
+// that its prepared plan can use the index of pending registrations
+// (migration 014), whose predicate names them.
 func (tx *Tx) UnverifiedRegistration(ctx context.Context, userID, workflow, verifiedState string) (bool, error) {
-	const q = `SELECT EXISTS (SELECT 1 FROM applications WHERE workflow = $1 AND applicant_id = $2 AND state <> $3)`
+	q := `SELECT EXISTS (SELECT 1 FROM applications WHERE workflow = ` + pq.QuoteLiteral(workflow) +
+		` AND applicant_id = $1 AND state <> ` + pq.QuoteLiteral(verifiedState) + `)`
 	var pending bool
-	if err := tx.getPrepared(ctx, &pending, q, workflow, userID, verifiedState); err != nil {
+	if err := tx.getPrepared(ctx, &pending, q, userID); err != nil {
 		return false, mapError("check registration", err)
 	}
 	return pending, nil
