@@ -40,6 +40,9 @@ type Service struct {
 
 // New makes the service; secret keys reset-link hashes.
 func New(db *postgres.DB, chain *audit.Chain, eng *engine.Engine, secret string) *Service {
+	// The lock a submission takes reads the applicant's registration in
+	// the same statement, so SubmitGate asks nothing more.
+	db.SetRegistrationGate(postgres.RegistrationGate{Workflow: VerificationWorkflow, VerifiedState: VerifiedState})
 	return &Service{db: db, chain: chain, engine: eng, secret: []byte(secret), Now: time.Now}
 }
 

@@ -281,3 +281,29 @@ func TestPendingRegistrationsAreIndexed(t *testing.T) {
 	require.NoError(t, tx.SelectContext(ctx, &plan, `EXPLAIN EXECUTE gate ('00000000-0000-4000-8000-000000000001')`))
 	require.Contains(t, strings.Join(plan, "\n"), "applications_pending_registration_idx")
 }
+
+// The lock a submission takes reads whether the applicant's registration
+// is pending, so that the gate asks the database nothing more.
+func TestTheSubmissionsLockReadsTheRegistration(t *testing.T) {
+	t.Parallel()
+	acc, db, _ := service(t)
+	ctx := context.Background()
+	_, err := acc.CreateOrg(ctx, nil, identity.Org{Name: "云阳县人民医院", Kind: identity.Employer})
+	require.NoError(t, err)
+	user, verification, err := acc.Register(ctx, account.Registration{Kind: account.RegisterIndividual, Username: "talent",
+		Password: "Yunyang-2026!", Name: "人才", Phone: "13800000000", Employer: "云阳县人民医院", Address: "198.51.100.7"})
+	require.NoError(t, err)
+
+	tx, err := db.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback()
+	_, _, err = tx.LockApplicationWithHistory(ctx, &user, verification.ID)
+	require.NoError(t, err)
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	pending, err := tx.UnverifiedRegistration(gone, user.ID, account.VerificationWorkflow, account.VerifiedState)
+	require.NoError(t, err, "answered from the lock's read, without the database")
+	require.True(t, pending)
+	_, err = tx.UnverifiedRegistration(gone, "00000000-0000-4000-8000-000000000001", account.VerificationWorkflow, account.VerifiedState)
+	require.Error(t, err, "someone else's is asked")
+}

@@ -82,6 +82,9 @@ type applicationRow struct {
 	HistContents pq.StringArray `db:"hist_contents"`
 	HistHashes   pq.ByteaArray  `db:"hist_hashes"`
 	HistLast     sql.NullInt64  `db:"hist_last"`
+	// Whether the locking applicant's registration is pending, read only
+	// by LockApplicationWithHistory when a gate is set.
+	RegistrationPending sql.NullBool `db:"registration_pending"`
 }
 
 func toApplication(r applicationRow) (Application, error) {
@@ -306,6 +309,9 @@ type appRead struct {
 	// numbered from $1.
 	with     string
 	withArgs []any
+	// gate (with UPDATE) reads whether the viewer's registration is
+	// pending too (SetRegistrationGate).
+	gate *RegistrationGate
 }
 
 func getApplication(ctx context.Context, q sqlx.QueryerContext, public []string, viewer *identity.User, id string, how appRead) (Application, []AuditRow, error) {
@@ -328,6 +334,10 @@ func getApplication(ctx context.Context, q sqlx.QueryerContext, public []string,
 		// against the locked head) says so.
 		query += `, ch.count AS chain_count, ch.last_hash AS chain_hash`
 		from := applicationFrom + ` JOIN audit_chains ch ON ch.chain = a.id::text`
+		if gate := how.gate; gate != nil {
+			args = append(args, viewer.ID)
+			query += `, ` + pendingRegistration(*gate, "$"+strconv.Itoa(len(args))) + ` AS registration_pending`
+		}
 		if how.history {
 			query += `, h.seqs AS hist_seqs, h.contents AS hist_contents, h.hashes AS hist_hashes, h.last AS hist_last`
 			from += `
@@ -361,6 +371,9 @@ CROSS JOIN LATERAL (
 	}
 	tx := q.(*Tx)
 	tx.knowHead(ChainHead{Chain: r.ID, Count: r.ChainCount.Int64, LastHash: r.ChainHash})
+	if how.gate != nil && r.RegistrationPending.Valid {
+		tx.registration = &registrationRead{gate: *how.gate, userID: viewer.ID, pending: r.RegistrationPending.Bool}
+	}
 	if !how.history || r.HistLast.Int64 != r.ChainCount.Int64 {
 		return app, nil, nil // read before a concurrent writer's commit
 	}
@@ -428,7 +441,11 @@ func (tx *Tx) LockApplication(ctx context.Context, viewer *identity.User, id str
 // application's history (its transitions, oldest first) in the same
 // statement, without the actors' names.
 func (tx *Tx) LockApplicationWithHistory(ctx context.Context, viewer *identity.User, id string) (Application, []HistoryRow, error) {
-	app, hist, err := getApplication(ctx, tx, publicStates(tx.public), viewer, id, appRead{lock: "UPDATE", history: true})
+	read := appRead{lock: "UPDATE", history: true}
+	if viewer != nil && viewer.Has(identity.Applicant) {
+		read.gate = tx.db.gate.Load()
+	}
+	app, hist, err := getApplication(ctx, tx, publicStates(tx.public), viewer, id, read)
 	if err != nil {
 		return app, nil, err
 	}
@@ -742,14 +759,43 @@ func (tx *Tx) RunningApplications(ctx context.Context, key string, version int) 
 	return ids, nil
 }
 
-// UnverifiedRegistration reports whether userID registered through workflow
-// and that registration has not (yet) reached verifiedState. The workflow
-// and state are written into the statement, not passed as parameters, so
+// RegistrationGate is the registration an applicant's submission waits
+// for: one through Workflow that has not reached VerifiedState keeps them
+// from submitting (account.Service.SubmitGate).
+type RegistrationGate struct {
+	Workflow, VerifiedState string
+}
+
+// SetRegistrationGate tells the lock statement (LockApplicationWithHistory)
+// to read, for an applicant, whether such a registration of theirs is
+// pending, so that UnverifiedRegistration need not ask again: one
+// statement fewer per submission.
+func (db *DB) SetRegistrationGate(g RegistrationGate) { db.gate.Store(&g) }
+
+type registrationRead struct {
+	gate    RegistrationGate
+	userID  string
+	pending bool
+}
+
+// pendingRegistration is the EXISTS that answers UnverifiedRegistration,
+// for userParam; the workflow and state are written into the statement so
 // that its prepared plan can use the index of pending registrations
 // (migration 014), whose predicate names them.
+func pendingRegistration(g RegistrationGate, userParam string) string {
+	return `EXISTS (SELECT 1 FROM applications v WHERE v.workflow = ` + pq.QuoteLiteral(g.Workflow) +
+		` AND v.applicant_id = ` + userParam + ` AND v.state <> ` + pq.QuoteLiteral(g.VerifiedState) + `)`
+}
+
+// UnverifiedRegistration reports whether userID registered through workflow
+// and that registration has not (yet) reached verifiedState: from what the
+// transaction's lock statement read, when it read this, else by asking.
 func (tx *Tx) UnverifiedRegistration(ctx context.Context, userID, workflow, verifiedState string) (bool, error) {
-	q := `SELECT EXISTS (SELECT 1 FROM applications WHERE workflow = ` + pq.QuoteLiteral(workflow) +
-		` AND applicant_id = $1 AND state <> ` + pq.QuoteLiteral(verifiedState) + `)`
+	g := RegistrationGate{Workflow: workflow, VerifiedState: verifiedState}
+	if r := tx.registration; r != nil && r.userID == userID && r.gate == g {
+		return r.pending, nil
+	}
+	q := `SELECT ` + pendingRegistration(g, "$1")
 	var pending bool
 	if err := tx.getPrepared(ctx, &pending, q, userID); err != nil {
 		return false, mapError("check registration", err)

@@ -34,6 +34,8 @@ type DB struct {
 	public *atomic.Pointer[[]string]
 	// stmts are the hot path's prepared statements, by query (prepared.go).
 	stmts *sync.Map
+	// gate is the registration a submission waits for (SetRegistrationGate).
+	gate *atomic.Pointer[RegistrationGate]
 }
 
 // Open connects to dsn and waits (up to the context's deadline) for the
@@ -73,7 +75,8 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		sqldb.Close()
 		return nil, err
 	}
-	db := &DB{DB: sqlx.NewDb(sqldb, "postgres"), jobs: jobs, public: new(atomic.Pointer[[]string]), stmts: new(sync.Map)}
+	db := &DB{DB: sqlx.NewDb(sqldb, "postgres"), jobs: jobs, public: new(atomic.Pointer[[]string]), stmts: new(sync.Map),
+		gate: new(atomic.Pointer[RegistrationGate])}
 	for {
 		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err = db.PingContext(pingCtx)

@@ -24,6 +24,9 @@ type Tx struct {
 	// transaction ended (UpdateApplication), so that entering a state
 	// without a timer need not end them again.
 	timersEnded string
+	// registration is what the lock statement read of the locking
+	// applicant's registration (UnverifiedRegistration), when it did.
+	registration *registrationRead
 }
 
 // Begin starts a transaction.
