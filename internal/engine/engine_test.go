@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -389,4 +390,25 @@ CREATE TRIGGER fail_once BEFORE UPDATE ON applications FOR EACH ROW EXECUTE FUNC
 	require.NoError(t, err)
 	require.Equal(t, 1, fired, "the timer was kept for another try")
 	require.True(t, w.verify().OK)
+}
+
+// An Idempotency-Key is kept as sent, so one that cannot be (too long, not
+// text) is refused before anything happens, from the API and the pages
+// alike.
+func TestIdempotencyKeysThatCannotBeKept(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	app := w.create("applicant", validData)
+	for _, key := range []string{strings.Repeat("k", engine.MaxIdempotencyKey+1), "k\xff", "k\x00"} {
+		_, err := w.eng.Fire(w.ctx, w.users["applicant"], app.ID, engine.FireInput{Event: "submit", IdempotencyKey: key})
+		require.Equal(t, errs.BadRequest, code(err), "%q", key)
+		require.Contains(t, errs.As(err).Fields, "Idempotency-Key")
+	}
+	got, err := w.eng.Get(w.ctx, w.users["applicant"], app.ID)
+	require.NoError(t, err)
+	require.Equal(t, "draft", got.State, "nothing happened")
+	res, err := w.eng.Fire(w.ctx, w.users["applicant"], app.ID, engine.FireInput{Event: "submit",
+		IdempotencyKey: strings.Repeat("键", engine.MaxIdempotencyKey/3)})
+	require.NoError(t, err, "a key of 198 bytes is kept")
+	require.Equal(t, "unit_review", res.Application.State)
 }

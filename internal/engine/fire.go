@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/looplab/fsm"
 
@@ -44,6 +45,9 @@ type FireResult struct {
 // payload and guards, the move, the history entry, side effects. Whatever
 // fails, nothing is written.
 func (e *Engine) Fire(ctx context.Context, actor *identity.User, appID string, in FireInput) (FireResult, error) {
+	if err := checkIdempotencyKey(in.IdempotencyKey); err != nil {
+		return FireResult{}, err
+	}
 	tx, err := e.db.Begin(ctx)
 	if err != nil {
 		return FireResult{}, err
@@ -100,6 +104,23 @@ func (e *Engine) Fire(ctx context.Context, actor *identity.User, appID string, i
 		return FireResult{}, err
 	}
 	return res, nil
+}
+
+// MaxIdempotencyKey is the longest Idempotency-Key kept, in bytes.
+const MaxIdempotencyKey = 200
+
+// checkIdempotencyKey refuses a key that cannot be stored as sent: one a
+// client (an API header, a page's hidden field) made too long or not text.
+func checkIdempotencyKey(key string) error {
+	switch {
+	case len(key) > MaxIdempotencyKey:
+		return errs.E(errs.BadRequest, "Idempotency-Key 过长", "Idempotency-Key is too long").
+			Field("Idempotency-Key", fmt.Sprintf("不能超过 %d 字节", MaxIdempotencyKey), fmt.Sprintf("at most %d bytes", MaxIdempotencyKey))
+	case !utf8.ValidString(key) || strings.ContainsRune(key, 0):
+		return errs.E(errs.BadRequest, "Idempotency-Key 应为 UTF-8 文本", "Idempotency-Key must be UTF-8 text").
+			Field("Idempotency-Key", "应为 UTF-8 文本", "UTF-8 text")
+	}
+	return nil
 }
 
 // fireOpts is what the engine adds when it fires an event itself.

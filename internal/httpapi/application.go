@@ -235,7 +235,7 @@ func (s *Server) fireEvent(c echo.Context) error {
 }
 
 // readEvent reads a request to fire an event, its body and its
-// Idempotency-Key, refusing whatever the engine should never see.
+// Idempotency-Key.
 func readEvent(c echo.Context) (engine.FireInput, error) {
 	var req eventRequest
 	if err := bind(c, &req); err != nil {
@@ -244,17 +244,9 @@ func readEvent(c echo.Context) (engine.FireInput, error) {
 	if req.Event == "" {
 		return engine.FireInput{}, errs.E(errs.Invalid, "请指定操作", "event is required").Field("event", "必填", "required")
 	}
-	key := c.Request().Header.Get("Idempotency-Key")
-	if len(key) > 200 {
-		return engine.FireInput{}, errs.E(errs.BadRequest, "Idempotency-Key 过长", "Idempotency-Key is too long").
-			Field("Idempotency-Key", "不能超过 200 字节", "at most 200 bytes")
-	}
-	if !storableText(key) {
-		return engine.FireInput{}, errs.E(errs.BadRequest, "Idempotency-Key 应为 UTF-8 文本", "Idempotency-Key must be UTF-8 text").
-			Field("Idempotency-Key", "应为 UTF-8 文本", "UTF-8 text")
-	}
+	// The engine refuses a key too long or not text, whoever sent it.
 	return engine.FireInput{Event: req.Event, Comment: req.Comment, Data: req.Data, ExpectedVersion: req.ExpectedVersion,
-		IdempotencyKey: key, Questions: req.Questions}, nil
+		IdempotencyKey: c.Request().Header.Get("Idempotency-Key"), Questions: req.Questions}, nil
 }
 
 func (s *Server) history(c echo.Context) error {
