@@ -28,7 +28,11 @@ func redactCommand(ctx context.Context, e *env, args []string) error {
 	return withSystem(ctx, e, func(sys *system, cfg config.Config) error {
 		done, err := sys.engine.RedactDue(ctx, when)
 		for _, r := range done {
-			fmt.Fprintf(e.stdout, "%s: %d entries, fields %s\n", r.ApplicationID, r.Entries, strings.Join(r.Fields, ", "))
+			fmt.Fprintf(e.stdout, "%s: %d entries, fields %s", r.ApplicationID, r.Entries, strings.Join(r.Fields, ", "))
+			if r.Objections > 0 {
+				fmt.Fprintf(e.stdout, "; %d objections", r.Objections)
+			}
+			fmt.Fprintln(e.stdout)
 		}
 		fmt.Fprintf(e.stdout, "redacted %d application(s) past %d years of retention\n", len(done), cfg.RetentionYears)
 		return err

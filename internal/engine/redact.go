@@ -27,6 +27,9 @@ type Redaction struct {
 	// marks them), Entries the audit entries rewritten without them.
 	Fields  []string
 	Entries int
+	// Objections are the objections whose objector's name, phone and
+	// address were removed.
+	Objections int
 }
 
 // Redact removes an application's personal data (the form fields its
@@ -96,13 +99,17 @@ func (e *Engine) redact(ctx context.Context, actor *identity.User, id string, as
 		}
 	}
 	slices.Sort(r.Fields)
-	if app.RedactedAt != nil && len(r.Fields) == 0 && r.Entries == 0 {
+	if r.Objections, err = tx.RedactObjections(ctx, app.ID, now); err != nil {
+		return Redaction{}, err
+	}
+	if app.RedactedAt != nil && len(r.Fields) == 0 && r.Entries == 0 && r.Objections == 0 {
 		return r, nil // nothing newly marked personal: nothing to record
 	}
 	if err := tx.RedactApplication(ctx, app.ID, app.Version, data, now); err != nil {
 		return Redaction{}, err
 	}
-	entry := map[string]any{"fields": r.Fields, "entries": r.Entries, "data_sha256": dataHash(data), "via": audit.Via(actor)}
+	entry := map[string]any{"fields": r.Fields, "entries": r.Entries, "objections": r.Objections, "data_sha256": dataHash(data),
+		"via": audit.Via(actor)}
 	if !asOf.IsZero() {
 		entry["as_of"] = asOf.UTC().Format(time.RFC3339)
 	}
@@ -198,6 +205,17 @@ func stripEntry(kind string, data map[string]any, personal []string, found map[s
 	case audit.KindDataPatch:
 		target, _ = data["patch"].(map[string]any)
 	case audit.KindTransition:
+	case KindObjection:
+		// The objector, not the form: their name and their phone's digest
+		// (eleven digits are no secret behind a hash).
+		removed := false
+		for key, field := range map[string]string{"name": "objection.name", "phone_sha256": "objection.phone"} {
+			if _, ok := data[key]; ok {
+				delete(data, key)
+				found[field], removed = true, true
+			}
+		}
+		return removed
 	default:
 		return false
 	}

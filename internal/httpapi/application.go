@@ -211,7 +211,8 @@ func (s *Server) redact(c echo.Context) error {
 	if fields == nil {
 		fields = []string{}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"application_id": r.ApplicationID, "fields": fields, "entries": r.Entries})
+	return c.JSON(http.StatusOK, map[string]any{"application_id": r.ApplicationID, "fields": fields, "entries": r.Entries,
+		"objections": r.Objections})
 }
 
 func (s *Server) fireEvent(c echo.Context) error {

@@ -46,6 +46,21 @@ WHERE id = $1 AND version = $2`
 	return nil
 }
 
+// RedactObjections removes the objectors' names, phones and addresses
+// from an application's objections not yet redacted, keeping their reasons
+// and outcomes, and returns how many it changed.
+func (tx *Tx) RedactObjections(ctx context.Context, appID string, at time.Time) (int, error) {
+	const q = `
+UPDATE objections SET name = '', phone = '', address = '', redacted_at = $2
+WHERE application_id = $1 AND redacted_at IS NULL`
+	res, err := tx.ExecContext(ctx, q, appID, at)
+	if err != nil {
+		return 0, mapError("redact objections", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
 // Redactable lists the applications of the given workflows, in a state
 // named in final, whose last transition is older than before and whose
 // personal data is still kept: what a retention sweep redacts.
