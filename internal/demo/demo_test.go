@@ -15,6 +15,7 @@ import (
 	"github.com/sciflow/sciflow/internal/calendar"
 	"github.com/sciflow/sciflow/internal/dbtest"
 	"github.com/sciflow/sciflow/internal/engine"
+	"github.com/sciflow/sciflow/internal/errs"
 	"github.com/sciflow/sciflow/internal/identity"
 	"github.com/sciflow/sciflow/internal/postgres"
 	"github.com/sciflow/sciflow/internal/workflow"
@@ -135,6 +136,18 @@ func (c county) believable(t *testing.T, now time.Time) (int64, map[string]notic
 	notices, err := c.eng.Notices(ctx)
 	require.NoError(t, err)
 	require.Len(t, notices, 2)
+	count, err := c.eng.NoticeCount(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, count, "counted as listed")
+	for _, n := range notices {
+		one, err := c.eng.Notice(ctx, n.ApplicationID)
+		require.NoError(t, err)
+		require.Equal(t, n, one, "read alone as listed")
+	}
+	for _, id := range []string{open[0].ID, "not-an-id"} {
+		_, err = c.eng.Notice(ctx, id)
+		require.Equal(t, errs.NotFound, errs.CodeOf(err), "%s is not on notice", id)
+	}
 	byTitle := map[string]noticeView{}
 	for _, n := range notices {
 		require.True(t, n.Starts.Before(now) && n.Ends.After(now.Add(24*time.Hour)), "%s: %s to %s", n.Title, n.Starts, n.Ends)

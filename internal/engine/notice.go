@@ -42,6 +42,28 @@ func (e *Engine) Notices(ctx context.Context) ([]NoticeItem, error) {
 	if err != nil {
 		return nil, err
 	}
+	return e.noticeItems(rows), nil
+}
+
+// Notice is an application's running notice; not found when it is not (or
+// no longer) on notice. It reads that notice alone, not the whole list.
+func (e *Engine) Notice(ctx context.Context, appID string) (NoticeItem, error) {
+	rows, err := e.db.OpenNotices(ctx, e.Now(), e.pausedStates(), appID)
+	if err != nil {
+		return NoticeItem{}, err
+	}
+	if len(rows) == 0 {
+		return NoticeItem{}, errs.E(errs.NotFound, "该公示不存在或已结束", "no such notice, or its period has ended")
+	}
+	return e.noticeItems(rows)[0], nil
+}
+
+// NoticeCount is how many notices run now, counted without listing them.
+func (e *Engine) NoticeCount(ctx context.Context) (int, error) {
+	return e.db.CountOpenNotices(ctx, e.Now(), e.pausedStates())
+}
+
+func (e *Engine) noticeItems(rows []postgres.Notice) []NoticeItem {
 	out := make([]NoticeItem, 0, len(rows))
 	for _, n := range rows {
 		it := NoticeItem{ApplicationID: n.ApplicationID, Workflow: n.Workflow, Title: n.Title, OrgName: n.OrgName,
@@ -55,7 +77,7 @@ func (e *Engine) Notices(ctx context.Context) ([]NoticeItem, error) {
 		}
 		out = append(out, it)
 	}
-	return out, nil
+	return out
 }
 
 // pausedStates are "workflow:state" of the states an objection moves a

@@ -60,21 +60,42 @@ WHERE n.application_id = $1 ORDER BY n.id DESC LIMIT 1`
 	return n, nil
 }
 
-// OpenNotices lists the notices whose period runs at now, for applications
-// still in the notice's state or in the review of an objection to it:
-// soonest ending first.
-func (db *DB) OpenNotices(ctx context.Context, now time.Time, pausedStates []string) ([]Notice, error) {
-	const q = `SELECT n.id, n.application_id, a.workflow, n.state, n.title, n.org_name, n.person, n.amount, n.starts_at, n.ends_at
-FROM notices n JOIN applications a ON a.id = n.application_id
+// openNotices selects the notices whose period runs at $1, for
+// applications still in the notice's state or in the review of an
+// objection to it ($2, "workflow:state").
+const openNotices = `FROM notices n JOIN applications a ON a.id = n.application_id
 WHERE n.starts_at <= $1 AND n.ends_at > $1
   AND (a.state = n.state OR (a.workflow || ':' || a.state) = ANY ($2))
-  AND n.id = (SELECT max(id) FROM notices m WHERE m.application_id = n.application_id)
-ORDER BY n.ends_at, n.id`
+  AND n.id = (SELECT max(id) FROM notices m WHERE m.application_id = n.application_id)`
+
+// OpenNotices lists the notices whose period runs at now, soonest ending
+// first; with an application id, that application's alone (none when it
+// is not on notice).
+func (db *DB) OpenNotices(ctx context.Context, now time.Time, pausedStates []string, appID ...string) ([]Notice, error) {
+	q := `SELECT n.id, n.application_id, a.workflow, n.state, n.title, n.org_name, n.person, n.amount, n.starts_at, n.ends_at
+` + openNotices
+	args := []any{now, stringArray(pausedStates)}
+	if len(appID) > 0 {
+		if !isUUID(appID[0]) {
+			return nil, nil
+		}
+		q += ` AND n.application_id = $3`
+		args = append(args, appID[0])
+	}
 	var out []Notice
-	if err := db.SelectContext(ctx, &out, q, now, stringArray(pausedStates)); err != nil {
+	if err := db.SelectContext(ctx, &out, q+` ORDER BY n.ends_at, n.id`, args...); err != nil {
 		return nil, mapError("list notices", err)
 	}
 	return out, nil
+}
+
+// CountOpenNotices is how many notices OpenNotices would list.
+func (db *DB) CountOpenNotices(ctx context.Context, now time.Time, pausedStates []string) (int, error) {
+	var n int
+	if err := db.GetContext(ctx, &n, `SELECT count(*) `+openNotices, now, stringArray(pausedStates)); err != nil {
+		return 0, mapError("count notices", err)
+	}
+	return n, nil
 }
 
 // Objection is a real-name objection (异议) to a notice.

@@ -59,11 +59,9 @@ func (ui *UI) index(c echo.Context) error {
 	if p.Challenges, err = ui.challenges(c, d.En); err != nil {
 		return err
 	}
-	notices, err := ui.Engine.Notices(ctx)
-	if err != nil {
+	if p.Notices, err = ui.Engine.NoticeCount(ctx); err != nil {
 		return err
 	}
-	p.Notices = len(notices)
 	d.Page = p
 	return ui.render(c, http.StatusOK, "index", d)
 }
@@ -157,16 +155,11 @@ func (ui *UI) notices(c echo.Context) error {
 // findNotice is the running notice of an application: 404 when it is not
 // (or no longer) on notice.
 func (ui *UI) findNotice(c echo.Context) (*engine.NoticeItem, error) {
-	list, err := ui.Engine.Notices(c.Request().Context())
+	n, err := ui.Engine.Notice(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return nil, err
 	}
-	for i := range list {
-		if list[i].ApplicationID == c.Param("id") {
-			return &list[i], nil
-		}
-	}
-	return nil, errs.E(errs.NotFound, "该公示不存在或已结束", "no such notice, or its period has ended")
+	return &n, nil
 }
 
 func (ui *UI) notice(c echo.Context) error {
