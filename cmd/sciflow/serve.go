@@ -81,59 +81,39 @@ func serve(ctx context.Context, e *env, args []string) error {
 			log.Warn("job queue stopped with jobs still running", "err", err)
 		}
 	}()
+	// The server's periodic work, stopped before the database closes so
+	// that no round runs against it.
+	rounds := queue.NewRounds(ctx, log)
+	defer rounds.Stop()
 	// Another server process, or the console, may change the overrides;
 	// rereading them every minute bounds how long this one counts without.
-	watchCtx, stopWatching := context.WithCancel(ctx)
-	watching := make(chan struct{})
-	go func() {
-		defer close(watching)
-		sys.calendar.Watch(watchCtx, calendar.RefreshInterval, log)
-	}()
-	// Stopped before the database closes, so no refresh runs against it.
-	defer func() {
-		stopWatching()
-		<-watching
-	}()
+	rounds.Every(calendar.RefreshInterval, "calendar overrides not refreshed; the last ones loaded stay in effect",
+		sys.calendar.Refresh)
 	// A timer whose job a server was working when it died stays claimed by
-	// that server until river's rescuer frees it, an hour later: fire what
-	// is due now, so that a restart after a crash does not leave such timers
-	// waiting. Each fires once whoever gets to it first (its row is locked
-	// and marked done as it fires), and anything left is the jobs' to do.
-	catchingUp := make(chan struct{})
-	go func() {
-		defer close(catchingUp)
-		n, err := sys.engine.RunTimers(watchCtx, time.Now())
+	// that server until river's rescuer frees it: fire what is due now, so
+	// that a restart after a crash does not leave such timers waiting. Each
+	// fires once whoever gets to it first (its row is locked and marked done
+	// as it fires), and anything left is the jobs' to do.
+	rounds.Go(func(ctx context.Context) {
+		n, err := sys.engine.RunTimers(ctx, time.Now())
 		switch {
-		case err != nil && watchCtx.Err() == nil:
+		case err != nil && ctx.Err() == nil:
 			log.Warn("firing the timers due at start failed; their jobs will fire them", "err", err)
 		case n > 0:
 			log.Info("fired the timers due at start", "count", n)
 		}
-	}()
-	defer func() {
-		stopWatching()
-		<-catchingUp
-	}()
-	// Every server offers to seal the audit chains; one at a time does.
-	sealing := make(chan struct{})
-	go func() {
-		defer close(sealing)
-		sys.chain.SealEvery(watchCtx, b.db, cfg.SealEvery, log)
-	}()
-	defer func() {
-		stopWatching()
-		<-sealing
-	}()
-	// Every server offers to compute the plan indicators; one per period does.
-	refreshing := make(chan struct{})
-	go func() {
-		defer close(refreshing)
-		sys.engine.RefreshPlanEvery(watchCtx, log)
-	}()
-	defer func() {
-		stopWatching()
-		<-refreshing
-	}()
+	})
+	// Every server offers to seal the audit chains; one at a time does (an
+	// advisory lock). Two sealers racing past the lock collide on the
+	// seal's number: harmless, the next round seals.
+	rounds.Every(cfg.SealEvery, "sealing the audit chains failed; retrying", func(ctx context.Context) error {
+		_, err := sys.chain.Seal(ctx, b.db)
+		return err
+	})
+	// Every server offers to count the plan indicators; one per period does.
+	if cfg.PlanMaxAge > 0 {
+		rounds.Every(cfg.PlanMaxAge/2, "computing the plan indicators failed; retrying", sys.engine.RefreshPlan)
+	}
 	if cfg.PprofAddr != "" {
 		stopProfiler, err := serveProfiler(cfg.PprofAddr, log)
 		if err != nil {

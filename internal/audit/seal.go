@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/sciflow/sciflow/internal/postgres"
@@ -86,26 +85,6 @@ func (c *Chain) SealAfter(head postgres.SealHead, at time.Time, from, upto strin
 	next := postgres.SealHead{Count: s.Seq, LastHash: hash, UptoXID: upto}
 	next.Signature = c.sealSignature(next.Count, next.LastHash)
 	return postgres.SealRow{Seq: s.Seq, Content: string(content), PrevHash: head.LastHash, Hash: hash}, next, nil
-}
-
-// SealEvery seals every interval until ctx ends. Every server runs it; the
-// advisory lock lets one seal at a time, and any of them keeps the window
-// short when another stops.
-func (c *Chain) SealEvery(ctx context.Context, db *postgres.DB, interval time.Duration, log *slog.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if _, err := c.Seal(ctx, db); err != nil && ctx.Err() == nil {
-			// Two sealers racing past the lock collide on the seal's number:
-			// harmless, the next tick seals.
-			log.Warn("sealing the audit chains failed; retrying", "err", err)
-		}
-	}
 }
 
 func (c *Chain) sealSignature(count int64, last []byte) []byte {

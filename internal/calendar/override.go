@@ -3,7 +3,6 @@ package calendar
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -104,23 +103,6 @@ func (s *Service) Refresh(ctx context.Context) error {
 	}
 	s.SetOverrides(all)
 	return nil
-}
-
-// Watch refreshes every interval until ctx is done. A failed refresh keeps
-// the overrides already loaded: a deadline a minute stale beats none.
-func (s *Service) Watch(ctx context.Context, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("calendar overrides not refreshed; the last ones loaded stay in effect", "err", err)
-			}
-		}
-	}
 }
 
 // An actor of nil is the operator at the console (the CLI), who holds the

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"slices"
 	"time"
 
@@ -34,8 +33,8 @@ type IndicatorValue struct {
 // Computing them reads every application of each programme (2.5 s at a
 // million applications), so with a PlanMaxAge they come from the last
 // computation while it is younger than that, and are computed again, once
-// for everyone waiting, when it is not; the servers' RefreshPlanEvery keeps
-// it younger. With no PlanMaxAge they are computed for every request.
+// for everyone waiting, when it is not; the servers' RefreshPlan keeps it
+// younger. With no PlanMaxAge they are computed for every request.
 func (e *Engine) PlanStats(ctx context.Context, actor *identity.User) (time.Time, []IndicatorValue, error) {
 	allowed := []identity.Role{identity.Staff, identity.Leader, identity.Auditor, identity.Admin}
 	if !slices.ContainsFunc(allowed, actor.Has) {
@@ -57,31 +56,17 @@ func (e *Engine) PlanStats(ctx context.Context, actor *identity.User) (time.Time
 	return snap.AsOf, plan.values(snap), nil
 }
 
-// RefreshPlanEvery computes the plan indicators again every half of
-// PlanMaxAge until ctx ends, so that PlanStats finds them fresh. Every
-// server runs it; the refresh's lock and its second look let one of them
-// compute per period.
-func (e *Engine) RefreshPlanEvery(ctx context.Context, log *slog.Logger) {
-	if e.PlanMaxAge <= 0 {
-		return
+// RefreshPlan computes the plan indicators again when the stored ones are
+// older than half of PlanMaxAge, so that PlanStats finds them fresh: each
+// server's round every half of it (serve). The refresh's lock and its
+// second look let one server compute per period.
+func (e *Engine) RefreshPlan(ctx context.Context) error {
+	plan, err := e.plan()
+	if err != nil {
+		return err
 	}
-	period := e.PlanMaxAge / 2
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		plan, err := e.plan()
-		if err == nil {
-			_, err = e.planNoOlderThan(ctx, plan, period)
-		}
-		if err != nil && ctx.Err() == nil {
-			log.Warn("computing the plan indicators failed; retrying", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	_, err = e.planNoOlderThan(ctx, plan, e.PlanMaxAge/2)
+	return err
 }
 
 // planQueries is what the current definitions declare, with the

@@ -1,9 +1,7 @@
 package engine_test
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -13,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sciflow/sciflow/internal/engine"
+	"github.com/sciflow/sciflow/internal/postgres"
 )
 
 // planIndicators are the test grant's indicators: applications waiting for
@@ -153,32 +152,33 @@ func TestPlanStatsComputedOnceForThoseWaiting(t *testing.T) {
 	}
 }
 
-func TestRefreshPlanEvery(t *testing.T) {
+// Each server's round (RefreshPlan) counts again once the stored
+// indicators are half their maximum age old, so that readers find them
+// fresh without counting.
+func TestRefreshPlan(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	w.withIndicators("unit_review")
-	w.eng.PlanMaxAge = 2 * time.Second
-	ctx, cancel := context.WithCancel(w.ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		w.eng.RefreshPlanEvery(ctx, slog.New(slog.DiscardHandler))
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	start := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	now := start
+	w.eng.Now = func() time.Time { return now }
+	w.eng.PlanMaxAge = time.Minute
+	stored := func() postgres.PlanSnapshot {
+		snap, ok, err := w.db.PlanSnapshot(w.ctx)
+		require.NoError(t, err)
+		require.True(t, ok)
+		return snap
+	}
 
-	// It computes at once, then every second; no reader computes.
-	require.Eventually(t, func() bool {
-		_, ok, err := w.db.PlanSnapshot(w.ctx)
-		require.NoError(t, err)
-		return ok
-	}, 10*time.Second, 20*time.Millisecond)
+	require.NoError(t, w.eng.RefreshPlan(w.ctx))
+	require.Equal(t, start, stored().AsOf.UTC(), "nothing stored: counted")
 	w.submitted()
-	require.Eventually(t, func() bool {
-		snap, _, err := w.db.PlanSnapshot(w.ctx)
-		require.NoError(t, err)
-		return snap.Indicators["grants_waiting"]["unit_review"] == 1
-	}, 10*time.Second, 50*time.Millisecond)
+	now = start.Add(29 * time.Second)
+	require.NoError(t, w.eng.RefreshPlan(w.ctx))
+	require.Equal(t, start, stored().AsOf.UTC(), "younger than half the maximum age: kept")
+	require.Zero(t, stored().Indicators["grants_waiting"]["unit_review"])
+	now = start.Add(31 * time.Second)
+	require.NoError(t, w.eng.RefreshPlan(w.ctx))
+	require.Equal(t, now, stored().AsOf.UTC())
+	require.Equal(t, 1.0, stored().Indicators["grants_waiting"]["unit_review"])
 }

@@ -108,22 +108,6 @@ func (s *Service) AnnounceTasks(ctx context.Context) (int, error) {
 	}
 }
 
-// AnnounceEvery runs AnnounceTasks every interval until ctx ends.
-func (s *Service) AnnounceEvery(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if _, err := s.AnnounceTasks(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("announcing opened review tasks failed; retrying", "err", err)
-		}
-	}
-}
-
 // transition tells the applicant when their application is sent back or a
 // review stage decides on it, but not what they did themselves.
 func (s *Service) transition(ctx context.Context, tx *postgres.Tx, ef postgres.EffectJob, now time.Time) ([]postgres.Notified, error) {

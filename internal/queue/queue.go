@@ -41,10 +41,8 @@ const announceEvery = 500 * time.Millisecond
 // Queue is the working river client of a server process.
 type Queue struct {
 	client *river.Client[*sql.Tx]
-	// stopAnnouncing ends the announcing rounds; announced closes when
-	// they have.
-	stopAnnouncing context.CancelFunc
-	announced      chan struct{}
+	// rounds announce opened review tasks.
+	rounds *Rounds
 }
 
 // Start begins working jobs until Stop.
@@ -85,20 +83,17 @@ func Start(ctx context.Context, d Deps) (*Queue, error) {
 	if err := client.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start job queue: %w", err)
 	}
-	q := &Queue{client: client, announced: make(chan struct{})}
-	var announcing context.Context
-	announcing, q.stopAnnouncing = context.WithCancel(ctx)
-	go func() {
-		defer close(q.announced)
-		d.Notify.AnnounceEvery(announcing, announceEvery)
-	}()
+	q := &Queue{client: client, rounds: NewRounds(ctx, d.Log)}
+	q.rounds.Every(announceEvery, "announcing opened review tasks failed; retrying", func(ctx context.Context) error {
+		_, err := d.Notify.AnnounceTasks(ctx)
+		return err
+	})
 	return q, nil
 }
 
 // Stop lets running jobs finish (up to ctx's deadline), then stops.
 func (q *Queue) Stop(ctx context.Context) error {
-	q.stopAnnouncing()
-	<-q.announced
+	q.rounds.Stop()
 	if err := q.client.Stop(ctx); err != nil {
 		return fmt.Errorf("stop job queue: %w", err)
 	}
