@@ -83,14 +83,12 @@ type bench struct {
 func Run(ctx context.Context, d Deps, s Settings) (*Report, error) {
 	s.Reviewers = reviewers
 	b := &bench{d: d, s: s, start: time.Now()}
-	rep := &Report{Machine: machine(), Settings: s}
-	facts, err := databaseFacts(ctx, d.DB)
+	m, err := machineWithDatabase(ctx, d.DB, d.Embedded)
 	if err != nil {
 		return nil, err
 	}
-	facts.Embedded = d.Embedded
-	facts.PoolMaxOpen = d.DB.Stats().MaxOpenConnections
-	rep.Machine.Database = facts
+	rep := &Report{Machine: m, Settings: s}
+	facts := m.Database
 	if facts.Fsync != "on" || facts.SynchronousCommit != "on" {
 		b.say("warning: fsync=%s synchronous_commit=%s: commits cost less than they do in production", facts.Fsync, facts.SynchronousCommit)
 	}

@@ -92,6 +92,20 @@ func waitForJobs(ctx context.Context, db *postgres.DB, progress func(string, ...
 	}
 }
 
+// machineWithDatabase is machine with the facts of db that decide what a
+// commit costs, and the pool the bench's own process uses.
+func machineWithDatabase(ctx context.Context, db *postgres.DB, embedded bool) (Machine, error) {
+	m := machine()
+	facts, err := databaseFacts(ctx, db)
+	if err != nil {
+		return m, err
+	}
+	facts.Embedded = embedded
+	facts.PoolMaxOpen = db.Stats().MaxOpenConnections
+	m.Database = facts
+	return m, nil
+}
+
 // databaseFacts are the server's version and the settings that decide what
 // a commit costs.
 func databaseFacts(ctx context.Context, db *postgres.DB) (Database, error) {

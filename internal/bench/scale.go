@@ -82,14 +82,11 @@ func RunScale(ctx context.Context, d ScaleDeps, s ScaleSettings) (*ScaleReport, 
 	say := func(format string, args ...any) {
 		fmt.Fprintf(d.Progress, "scale %7.1fs: "+format+"\n", append([]any{time.Since(start).Seconds()}, args...)...)
 	}
-	rep := &ScaleReport{Machine: machine(), Settings: s, Runs: []Result{}}
-	facts, err := databaseFacts(ctx, d.DB)
+	m, err := machineWithDatabase(ctx, d.DB, d.Embedded)
 	if err != nil {
 		return nil, err
 	}
-	facts.Embedded = d.Embedded
-	facts.PoolMaxOpen = d.DB.Stats().MaxOpenConnections
-	rep.Machine.Database = facts
+	rep := &ScaleReport{Machine: m, Settings: s, Runs: []Result{}}
 	owner, err := postgres.Open(ctx, d.OwnerDSN)
 	if err != nil {
 		return nil, err

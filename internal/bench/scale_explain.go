@@ -65,14 +65,11 @@ func (r *reader) explain(ctx context.Context, rep *ScaleReport) error {
 	defer set(false)
 	c := NewClient(1)
 	defer c.Close()
-	srv, err := StartServer(ctx, r.d.Server)
+	srv, err := r.settledServer(ctx)
 	if err != nil {
 		return err
 	}
 	defer srv.Stop()
-	if err := waitForJobs(ctx, r.d.DB, r.say); err != nil {
-		return err
-	}
 	for _, p := range r.paths {
 		// A read first, so that the plans taken are of warm prepared
 		// statements as the timed reads ran them.

@@ -244,14 +244,11 @@ func (r *reader) measure(ctx context.Context, rep *ScaleReport) error {
 		return err
 	}
 	r.paths = r.readPaths()
-	srv, err := StartServer(ctx, r.d.Server)
+	srv, err := r.settledServer(ctx)
 	if err != nil {
 		return err
 	}
 	defer srv.Stop()
-	if err := waitForJobs(ctx, r.d.DB, r.say); err != nil {
-		return err
-	}
 	if rss, err := srv.RSS(); err == nil {
 		rep.Server.StartMiB = round(float64(rss)/(1<<20), 1)
 	}
@@ -297,6 +294,21 @@ func (r *reader) measure(ctx context.Context, rep *ScaleReport) error {
 		rep.PlanRefresh = &PlanRefresh{AsOf: snap.AsOf, TookMs: snap.Took.Milliseconds()}
 	}
 	return srv.Stop()
+}
+
+// settledServer starts a server to read from and waits until it has
+// worked off what is queued (earlier servers' jobs, tasks to announce), so
+// that no read is timed against that work.
+func (r *reader) settledServer(ctx context.Context) (*Server, error) {
+	srv, err := StartServer(ctx, r.d.Server)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitForJobs(ctx, r.d.DB, r.say); err != nil {
+		srv.Stop()
+		return nil, err
+	}
+	return srv, nil
 }
 
 // get makes the i-th read of p: its requests one after the other, each
