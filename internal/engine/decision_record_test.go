@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sciflow/sciflow/internal/audit"
-	"github.com/sciflow/sciflow/internal/calendar"
 	"github.com/sciflow/sciflow/internal/engine"
 	"github.com/sciflow/sciflow/internal/errs"
 )
@@ -58,8 +57,7 @@ func (w *world) sealed(appID string) {
 func TestDecisionRecord(t *testing.T) {
 	t.Parallel()
 	w := reviewWorld(t)
-	start := time.Date(2026, 11, 30, 9, 0, 0, 0, calendar.China) // a Monday
-	w.eng.Now = func() time.Time { return start }
+	start := w.onMonday()
 	app := w.submitProject("applicant")
 
 	require.NoError(t, w.decide("unit_reviewer", app.ID, engine.DecisionInput{Decision: "send_back", Comment: "请补充",

@@ -107,6 +107,24 @@ func (w *world) verify() audit.Report {
 	return r
 }
 
+// onMonday sets the engine's clock to a Monday at 9:00 in China, where the
+// tests of deadlines and timers start, and returns it.
+func (w *world) onMonday() time.Time {
+	start := time.Date(2026, 11, 30, 9, 0, 0, 0, calendar.China)
+	w.eng.Now = func() time.Time { return start }
+	return start
+}
+
+// inFormalReview is an application submitted and recommended: in formal
+// review, whose timer reminds after five working days.
+func (w *world) inFormalReview() engine.Application {
+	w.t.Helper()
+	app := w.create("applicant", validData)
+	w.mustFire("applicant", app.ID, "submit")
+	w.mustFire("unit_reviewer", app.ID, "recommend")
+	return app
+}
+
 func code(err error) errs.Code { return errs.CodeOf(err) }
 
 func actions(app engine.Application) []string {
@@ -341,11 +359,8 @@ func TestListShowsOnlyWhatTheCallerMaySee(t *testing.T) {
 func TestTimersFireSystemEvents(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	start := time.Date(2026, 11, 30, 9, 0, 0, 0, calendar.China) // a Monday
-	w.eng.Now = func() time.Time { return start }
-	app := w.create("applicant", validData)
-	w.mustFire("applicant", app.ID, "submit")
-	w.mustFire("unit_reviewer", app.ID, "recommend")
+	start := w.onMonday()
+	app := w.inFormalReview()
 
 	fired, err := w.eng.RunTimers(w.ctx, start.AddDate(0, 0, 4))
 	require.NoError(t, err)
@@ -370,11 +385,8 @@ func TestTimersFireSystemEvents(t *testing.T) {
 func TestATimerSurvivesADatabaseFailure(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	start := time.Date(2026, 11, 30, 9, 0, 0, 0, calendar.China) // a Monday
-	w.eng.Now = func() time.Time { return start }
-	app := w.create("applicant", validData)
-	w.mustFire("applicant", app.ID, "submit")
-	w.mustFire("unit_reviewer", app.ID, "recommend")
+	start := w.onMonday()
+	w.inFormalReview()
 
 	_, err := w.db.Exec(`
 CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$

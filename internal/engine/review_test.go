@@ -120,8 +120,7 @@ func scores(industry, foundation, technical, financial float64) map[string]any {
 func TestStagedReview(t *testing.T) {
 	t.Parallel()
 	w := reviewWorld(t)
-	start := time.Date(2026, 11, 30, 9, 0, 0, 0, calendar.China) // a Monday
-	w.eng.Now = func() time.Time { return start }
+	start := w.onMonday()
 	app := w.submitProject("applicant")
 
 	unit := w.stage(app.ID)
