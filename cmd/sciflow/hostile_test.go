@@ -79,7 +79,7 @@ func hostileSite(t *testing.T) *site {
 }
 
 var statusOfCode = map[string]int{"bad_request": 400, "unauthenticated": 401, "forbidden": 403, "not_found": 404,
-	"conflict": 409, "invalid": 422, "too_large": 413, "too_many": 429}
+	"conflict": 409, "invalid": 422, "too_large": 413, "too_many": 429, "gone": 410}
 
 // requireErrorShape checks an answer is API.md's error and nothing else:
 // {"error": {"code", "message", "fields"?}} with the code of its status

@@ -32,6 +32,9 @@ func redactCommand(ctx context.Context, e *env, args []string) error {
 			if r.Objections > 0 {
 				fmt.Fprintf(e.stdout, "; %d objections", r.Objections)
 			}
+			if r.Attachments > 0 {
+				fmt.Fprintf(e.stdout, "; %d files", r.Attachments)
+			}
 			fmt.Fprintln(e.stdout)
 		}
 		fmt.Fprintf(e.stdout, "redacted %d application(s) past %d years of retention\n", len(done), cfg.RetentionYears)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -123,4 +125,110 @@ func TestRedactionReachesTheObjectors(t *testing.T) {
 		}
 	}
 	require.True(t, seen)
+}
+
+// filesYAML is a workflow with a slot for a person's identity card, marked
+// personal, and one for a technical plan, which is not.
+const filesYAML = `key: files
+title: {zh: 附件测试, en: File test}
+initial: draft
+form: files.form.json
+created_by: [applicant]
+attachments:
+  - {key: id_card, title: {zh: 身份证, en: Identity card}, confidential: true, personal: true}
+  - {key: plan, title: {zh: 技术方案, en: Technical plan}}
+states:
+  draft: {title: {zh: 草稿, en: Draft}, kind: edit, editable_by: [applicant]}
+  withdrawn: {title: {zh: 已撤回, en: Withdrawn}, kind: terminal}
+events:
+  withdraw: {title: {zh: 撤回, en: Withdraw}, from: [draft], to: withdrawn, roles: [applicant]}
+`
+
+// attachmentJSON is a file as the API describes it.
+type attachmentJSON struct {
+	ID, Name, Label, SHA256 string
+	Size                    int64
+	ContentType             string `json:"content_type"`
+	Confidential            bool
+	CreatedAt               string `json:"created_at"`
+	RedactedAt              string `json:"redacted_at"`
+}
+
+// Retention reaches the files in a personal slot: their content and name
+// go, from the file and from its upload's entry; their slot, size and
+// digest stay; a download answers 410; files in other slots are kept, and
+// the trail still verifies.
+func TestRedactionReachesTheFiles(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	require.NoError(t, os.WriteFile(filepath.Join(s.wfDir, "files.yaml"), []byte(filesYAML), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(s.wfDir, "files.form.json"),
+		[]byte(`{"type": "object", "properties": {"title": {"type": "string"}}}`), 0o644))
+	s.restart()
+	app := s.create("applicant", "files", map[string]any{"title": "人才申报"})
+	upload := func(slot, name, content string) attachmentJSON {
+		t.Helper()
+		body, ct := multipartBody(t, "file", name, []byte(content), map[string]string{"label": slot})
+		code, _, raw := s.send("applicant", "POST", "/api/v1/applications/"+app.ID+"/attachments", &typedBody{bytes.NewReader(body), ct})
+		require.Equal(t, 201, code, "%s", raw)
+		var a attachmentJSON
+		require.NoError(t, json.Unmarshal(raw, &a))
+		return a
+	}
+	card := upload("id_card", "张三身份证.jpg", "张三 110101199001011234")
+	plan := upload("plan", "技术方案.txt", "茶叶深加工技术方案")
+	s.mustFire("applicant", app.ID, "withdraw", nil)
+	s.stop()
+
+	env := []string{"DATABASE_URL=" + s.dsn, "SCIFLOW_DATA_DIR=" + s.dataDir, "SCIFLOW_WORKFLOWS_DIR=" + s.wfDir}
+	out, errOut, code := runCLI(t, env, "", "redact", "--as-of", time.Now().AddDate(10, 1, 0).Format(time.RFC3339))
+	require.Equal(t, 0, code, out+errOut)
+	require.Contains(t, out, app.ID+": 1 entries, fields attachments.id_card; 1 files")
+	out, errOut, code = runCLI(t, env, "", "audit", "verify")
+	require.Equal(t, 0, code, out+errOut)
+
+	s.start()
+	var files []attachmentJSON
+	require.Equal(t, 200, s.call("staff", "GET", "/api/v1/applications/"+app.ID+"/attachments", nil, &files))
+	require.Len(t, files, 2)
+	byID := map[string]attachmentJSON{files[0].ID: files[0], files[1].ID: files[1]}
+	gone := byID[card.ID]
+	require.Equal(t, "id_card", gone.Name, "the name, which named the person, is the slot's key now")
+	require.NotEmpty(t, gone.RedactedAt)
+	require.Equal(t, card.SHA256, gone.SHA256, "the digest stays: a copy kept elsewhere can still be matched")
+	require.Equal(t, card.Size, gone.Size)
+	require.Equal(t, plan, byID[plan.ID], "a file in a slot not marked personal is kept as it was")
+
+	status, header, raw := s.send("staff", "GET", "/api/v1/attachments/"+card.ID, nil)
+	require.Equal(t, 410, status, "%s", raw)
+	requireErrorShape(t, status, header, raw, "gone", "a redacted file")
+	status, _, raw = s.send("staff", "GET", "/api/v1/attachments/"+plan.ID, nil)
+	require.Equal(t, 200, status)
+	require.Equal(t, "茶叶深加工技术方案", string(raw))
+	require.Equal(t, 404, s.call("rival", "GET", "/api/v1/attachments/"+card.ID, nil, nil), "others are told nothing, redacted or not")
+
+	var audit struct {
+		Items []struct {
+			Kind, Subject string
+			Data          map[string]any
+		}
+	}
+	require.Equal(t, 200, s.call("auditor", "GET", "/api/v1/audit?application_id="+app.ID, nil, &audit))
+	uploads := map[string]map[string]any{}
+	for _, it := range audit.Items {
+		require.NotContains(t, fmt.Sprint(it.Data), "张三", it.Kind)
+		if it.Kind == "attachment.add" {
+			uploads[it.Subject] = it.Data
+		}
+	}
+	require.NotContains(t, uploads[card.ID], "name")
+	require.Equal(t, card.SHA256, uploads[card.ID]["sha256"])
+	require.Equal(t, "技术方案.txt", uploads[plan.ID]["name"])
+
+	b := s.browserAs(t, "staff")
+	code, page, _ := b.get("/apps/" + app.ID)
+	require.Equal(t, 200, code)
+	require.Contains(t, page, "已脱敏")
+	require.NotContains(t, page, "/api/v1/attachments/"+card.ID, "no link to a file that is gone")
+	require.Contains(t, page, "/api/v1/attachments/"+plan.ID)
 }

@@ -45,11 +45,11 @@ func (c *Chain) redactionSignature(row postgres.AuditRow, content string) []byte
 }
 
 // Redact rewrites a stored entry without what strip removes from its data
-// (strip is handed the entry's kind and data and says whether it removed
-// anything), inside tx. The entry must be intact: a redaction never
+// (strip is handed the entry's kind, subject and data and says whether it
+// removed anything), inside tx. The entry must be intact: a redaction never
 // launders a tampered entry. Everything but the data stays as written (the
 // table's trigger insists). It reports whether the entry changed.
-func (c *Chain) Redact(ctx context.Context, tx *postgres.Tx, row postgres.AuditRow, strip func(kind string, data map[string]any) bool) (bool, error) {
+func (c *Chain) Redact(ctx context.Context, tx *postgres.Tx, row postgres.AuditRow, strip func(kind, subject string, data map[string]any) bool) (bool, error) {
 	if !c.intact(row) {
 		return false, fmt.Errorf("audit entry %d does not verify: redacting it would hide that; run sciflow audit verify", row.Seq)
 	}
@@ -61,7 +61,8 @@ func (c *Chain) Redact(ctx context.Context, tx *postgres.Tx, row postgres.AuditR
 	}
 	data, _ := content["data"].(map[string]any)
 	kind, _ := content["kind"].(string)
-	if data == nil || !strip(kind, data) {
+	subject, _ := content["subject"].(string)
+	if data == nil || !strip(kind, subject, data) {
 		return false, nil
 	}
 	if len(data) == 0 {

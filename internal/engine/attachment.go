@@ -105,6 +105,9 @@ func (e *Engine) OpenAttachment(ctx context.Context, actor *identity.User, id st
 	if oversightOnly(app.ScopeRoles) || meta.Confidential && expertOnly(app.ScopeRoles) {
 		return Attachment{}, nil, fmt.Errorf("attachment %s: %w", id, errs.ErrNotFound)
 	}
+	if meta.Redacted != nil {
+		return Attachment{}, nil, errs.E(errs.Gone, "该文件已在保存期满后脱敏删除", "the file was removed when the application's personal data was redacted")
+	}
 	content, err := e.db.AttachmentContent(ctx, id)
 	if err != nil {
 		return Attachment{}, nil, err

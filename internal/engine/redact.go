@@ -30,11 +30,15 @@ type Redaction struct {
 	// Objections are the objections whose objector's name, phone and
 	// address were removed.
 	Objections int
+	// Attachments are the files, in slots the workflow marks personal,
+	// whose content and name were removed.
+	Attachments int
 }
 
 // Redact removes an application's personal data (the form fields its
-// workflow marks x-personal, in the version it ran on or the current one)
-// from its form and from every entry of its audit chain, once it has
+// workflow marks x-personal and the files in the slots it marks personal,
+// in the version it ran on or the current one) from its form, its files
+// and every entry of its audit chain, and the objectors' names and phones, once it has
 // finished and its retention period has passed. Each rewritten entry keeps
 // its hash and gains a signed redaction (audit.Chain.Redact), so the chain
 // still verifies; the redaction itself is an entry of the chain. Only an
@@ -62,7 +66,7 @@ func (e *Engine) redact(ctx context.Context, actor *identity.User, id string, as
 	if err != nil {
 		return Redaction{}, err
 	}
-	personal, err := e.personalFields(ctx, app)
+	personal, slots, err := e.personalFields(ctx, app)
 	if err != nil {
 		return Redaction{}, err
 	}
@@ -72,6 +76,11 @@ func (e *Engine) redact(ctx context.Context, actor *identity.User, id string, as
 	}
 	data := app.Data
 	r := Redaction{ApplicationID: app.ID, Fields: workflow.RemovePersonal(data, personal)}
+	files, err := tx.RedactAttachments(ctx, app.ID, slots, now)
+	if err != nil {
+		return Redaction{}, err
+	}
+	r.Attachments = len(files)
 	// The chain is read whole before any entry changes: the rows of a
 	// streaming read cannot be rewritten under it.
 	var rows []postgres.AuditRow
@@ -83,7 +92,10 @@ func (e *Engine) redact(ctx context.Context, actor *identity.User, id string, as
 	}
 	found := map[string]bool{}
 	for _, row := range rows {
-		changed, err := e.chain.Redact(ctx, tx, row, func(kind string, d map[string]any) bool {
+		changed, err := e.chain.Redact(ctx, tx, row, func(kind, subject string, d map[string]any) bool {
+			if slot, ok := files[subject]; ok && kind == audit.KindAttachment {
+				return stripAttachment(d, slot, found)
+			}
 			return stripEntry(kind, d, personal, found)
 		})
 		if err != nil {
@@ -102,13 +114,14 @@ func (e *Engine) redact(ctx context.Context, actor *identity.User, id string, as
 	if r.Objections, err = tx.RedactObjections(ctx, app.ID, now); err != nil {
 		return Redaction{}, err
 	}
-	if app.RedactedAt != nil && len(r.Fields) == 0 && r.Entries == 0 && r.Objections == 0 {
+	if app.RedactedAt != nil && len(r.Fields) == 0 && r.Entries == 0 && r.Objections == 0 && r.Attachments == 0 {
 		return r, nil // nothing newly marked personal: nothing to record
 	}
 	if err := tx.RedactApplication(ctx, app.ID, app.Version, data, now); err != nil {
 		return Redaction{}, err
 	}
-	entry := map[string]any{"fields": r.Fields, "entries": r.Entries, "objections": r.Objections, "data_sha256": dataHash(data),
+	entry := map[string]any{"fields": r.Fields, "entries": r.Entries, "objections": r.Objections,
+		"attachments": r.Attachments, "data_sha256": dataHash(data),
 		"via": audit.Via(actor)}
 	if !asOf.IsZero() {
 		entry["as_of"] = asOf.UTC().Format(time.RFC3339)
@@ -180,20 +193,43 @@ func (e *Engine) redactable(ctx context.Context, app postgres.Application, now t
 	return nil
 }
 
-// personalFields are the fields marked personal by the version the
-// application ran on and by the current one: marking a field personal
-// later applies to earlier applications too.
-func (e *Engine) personalFields(ctx context.Context, app postgres.Application) ([]string, error) {
+// personalFields are the form fields and the attachment slots marked
+// personal by the version the application ran on and by the current one:
+// marking a field or a slot personal later applies to earlier applications
+// too.
+func (e *Engine) personalFields(ctx context.Context, app postgres.Application) (fields, slots []string, err error) {
 	def, err := e.Definition(ctx, app.Workflow, app.WorkflowVersion)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := slices.Clone(def.Personal)
+	defs := []*workflow.Definition{def}
 	if cur, ok := e.Current(app.Workflow); ok {
-		out = append(out, cur.Personal...)
+		defs = append(defs, cur)
 	}
-	slices.Sort(out)
-	return slices.Compact(out), nil
+	for _, d := range defs {
+		fields = append(fields, d.Personal...)
+		for _, s := range d.Attachments {
+			if s.Personal {
+				slots = append(slots, s.Key)
+			}
+		}
+	}
+	slices.Sort(fields)
+	slices.Sort(slots)
+	return slices.Compact(fields), slices.Compact(slots), nil
+}
+
+// stripAttachment removes a redacted file's name from its upload's entry
+// (a file is often named for its owner: 张三身份证.jpg); its size, digest
+// and confidentiality stay. The field found is the slot's, as a workflow
+// names it in a submission's errors (attachments.id_card).
+func stripAttachment(data map[string]any, slot string, found map[string]bool) bool {
+	if _, ok := data["name"]; !ok {
+		return false
+	}
+	delete(data, "name")
+	found["attachments."+slot] = true
+	return true
 }
 
 // stripEntry removes personal fields from an audit entry's data: form

@@ -28,6 +28,10 @@ const (
 	// again; one whose commit the database lost the connection during may
 	// have taken effect, which the same Idempotency-Key makes safe to retry.
 	Unavailable Code = "unavailable"
+	// Gone is something the caller may see that was removed on purpose
+	// and will not come back: a file redacted once its retention period
+	// passed.
+	Gone Code = "gone"
 )
 
 // Text is a message in both of sciflow's languages.

@@ -212,7 +212,7 @@ func (s *Server) redact(c echo.Context) error {
 		fields = []string{}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"application_id": r.ApplicationID, "fields": fields, "entries": r.Entries,
-		"objections": r.Objections})
+		"objections": r.Objections, "attachments": r.Attachments})
 }
 
 func (s *Server) fireEvent(c echo.Context) error {

@@ -25,6 +25,9 @@ type attachmentJSON struct {
 	ContentType  string `json:"content_type"`
 	Confidential bool   `json:"confidential"`
 	CreatedAt    string `json:"created_at"`
+	// RedactedAt: the file's content and name were removed (its name is
+	// then its slot's key, and downloading it answers 410).
+	RedactedAt *string `json:"redacted_at,omitempty"`
 }
 
 // maxTextPart is the most a short text part of an upload (a label, a slot)
@@ -120,8 +123,13 @@ func ReadUpload(c echo.Context, max int64, text ...string) (engine.AttachmentInp
 }
 
 func toAttachmentJSON(a engine.Attachment) attachmentJSON {
-	return attachmentJSON{ID: a.ID, Name: a.Name, Label: a.Label, Size: a.Size, SHA256: a.SHA256,
+	out := attachmentJSON{ID: a.ID, Name: a.Name, Label: a.Label, Size: a.Size, SHA256: a.SHA256,
 		ContentType: a.ContentType, Confidential: a.Confidential, CreatedAt: timeJSON(a.Created)}
+	if a.Redacted != nil {
+		t := timeJSON(*a.Redacted)
+		out.RedactedAt = &t
+	}
+	return out
 }
 
 func (s *Server) downloadAttachment(c echo.Context) error {

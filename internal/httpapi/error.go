@@ -28,6 +28,7 @@ var statusOf = map[errs.Code]int{
 	errs.TooMany:         http.StatusTooManyRequests,
 	errs.Internal:        http.StatusInternalServerError,
 	errs.Unavailable:     http.StatusServiceUnavailable,
+	errs.Gone:            http.StatusGone,
 }
 
 var internalError = errs.E(errs.Internal, "服务器内部错误，请稍后重试", "internal error; please try again later")

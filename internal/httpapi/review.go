@@ -155,8 +155,7 @@ func (s *Server) listAttachments(c echo.Context) error {
 	}
 	out := make([]attachmentJSON, 0, len(list))
 	for _, a := range list {
-		out = append(out, attachmentJSON{ID: a.ID, Name: a.Name, Label: a.Label, Size: a.Size, SHA256: a.SHA256,
-			ContentType: a.ContentType, Confidential: a.Confidential, CreatedAt: timeJSON(a.Created)})
+		out = append(out, toAttachmentJSON(a))
 	}
 	return c.JSON(http.StatusOK, out)
 }

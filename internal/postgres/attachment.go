@@ -18,14 +18,20 @@ type Attachment struct {
 	Confidential  bool      `db:"confidential"`
 	UploadedBy    string    `db:"uploaded_by"`
 	Created       time.Time `db:"created_at"`
+	// Redacted is when the file's content and name were removed
+	// (RedactAttachments), nil while it is kept.
+	Redacted *time.Time `db:"redacted_at"`
 }
+
+const attachmentColumns = `id, application_id, name, label, size, sha256, content_type, confidential, uploaded_by, created_at,
+redacted_at`
 
 // InsertAttachment stores a file and its description.
 func (tx *Tx) InsertAttachment(ctx context.Context, a Attachment, content []byte) (Attachment, error) {
 	const q = `
 INSERT INTO attachments (application_id, name, label, size, sha256, content_type, confidential, content, uploaded_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-RETURNING id, application_id, name, label, size, sha256, content_type, confidential, uploaded_by, created_at`
+RETURNING ` + attachmentColumns
 	var out Attachment
 	err := tx.GetContext(ctx, &out, q, a.ApplicationID, a.Name, a.Label, a.Size, a.SHA256, a.ContentType,
 		a.Confidential, content, a.UploadedBy)
@@ -40,8 +46,7 @@ func (db *DB) AttachmentMeta(ctx context.Context, id string) (Attachment, error)
 	if !isUUID(id) {
 		return Attachment{}, mapError("get attachment", sql.ErrNoRows)
 	}
-	const q = `SELECT id, application_id, name, label, size, sha256, content_type, confidential, uploaded_by, created_at
-FROM attachments WHERE id = $1`
+	const q = `SELECT ` + attachmentColumns + ` FROM attachments WHERE id = $1`
 	var a Attachment
 	if err := db.GetContext(ctx, &a, q, id); err != nil {
 		return Attachment{}, mapError("get attachment", err)
@@ -60,8 +65,7 @@ func (db *DB) AttachmentContent(ctx context.Context, id string) ([]byte, error) 
 
 // Attachments lists an application's files, oldest first, without content.
 func (db *DB) Attachments(ctx context.Context, appID string) ([]Attachment, error) {
-	const q = `SELECT id, application_id, name, label, size, sha256, content_type, confidential, uploaded_by, created_at
-FROM attachments WHERE application_id = $1 ORDER BY created_at, id`
+	const q = `SELECT ` + attachmentColumns + ` FROM attachments WHERE application_id = $1 ORDER BY created_at, id`
 	var out []Attachment
 	if err := db.SelectContext(ctx, &out, q, appID); err != nil {
 		return nil, mapError("list attachments", err)

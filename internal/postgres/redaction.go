@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lib/pq"
+
 	"github.com/sciflow/sciflow/internal/errs"
 )
 
@@ -59,6 +61,28 @@ WHERE application_id = $1 AND redacted_at IS NULL`
 	}
 	n, err := res.RowsAffected()
 	return int(n), err
+}
+
+// RedactAttachments removes the content and the name of an application's
+// files in the given slots that still have them (the name becomes the
+// slot's key), and returns each one's id with its slot.
+func (tx *Tx) RedactAttachments(ctx context.Context, appID string, slots []string, at time.Time) (map[string]string, error) {
+	const q = `
+UPDATE attachments SET content = '', name = label, redacted_at = $3
+WHERE application_id = $1 AND label = ANY ($2) AND redacted_at IS NULL
+RETURNING id, label`
+	var rows []struct {
+		ID    string `db:"id"`
+		Label string `db:"label"`
+	}
+	if err := tx.SelectContext(ctx, &rows, q, appID, pq.StringArray(slots), at); err != nil {
+		return nil, mapError("redact attachments", err)
+	}
+	out := make(map[string]string, len(rows))
+	for _, r := range rows {
+		out[r.ID] = r.Label
+	}
+	return out, nil
 }
 
 // Redactable lists the applications of the given workflows, in a state

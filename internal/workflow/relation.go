@@ -71,6 +71,9 @@ type Slot struct {
 	Required bool
 	// Confidential files are hidden from experts.
 	Confidential bool
+	// Personal files identify a person (an identity card, a diploma): a
+	// redaction once the retention period has passed removes them.
+	Personal bool
 }
 
 // Indicator is a plan indicator a programme reports on the plan dashboard

@@ -237,7 +237,7 @@ func (p *parser) slots(n *yaml.Node) []Slot {
 	var out []Slot
 	seen := map[string]bool{}
 	for _, item := range n.Content {
-		sf, _ := p.fields(item, "attachment slot", "key", "title", "required", "confidential")
+		sf, _ := p.fields(item, "attachment slot", "key", "title", "required", "confidential", "personal")
 		key := p.str(p.required(sf, "key", "attachment slot", item.Line), "key")
 		p.key(key, "attachment slot")
 		if seen[key.V] {
@@ -245,7 +245,8 @@ func (p *parser) slots(n *yaml.Node) []Slot {
 		}
 		seen[key.V] = true
 		out = append(out, Slot{Key: key.V, Title: p.text(p.required(sf, "title", "attachment slot", item.Line), "title"),
-			Required: p.boolean(sf["required"], "required"), Confidential: p.boolean(sf["confidential"], "confidential")})
+			Required: p.boolean(sf["required"], "required"), Confidential: p.boolean(sf["confidential"], "confidential"),
+			Personal: p.boolean(sf["personal"], "personal")})
 	}
 	return out
 }
