@@ -56,8 +56,8 @@ func TestBenchMeasuresEveryModeAndChecksItself(t *testing.T) {
 	}
 	c, s := bench.SeriesClients, bench.SeriesScaleout
 	want := []row{
-		{bench.ModeRaw, c, 1, 0}, {bench.ModeEngine, c, 1, 0}, {bench.ModeHTTP, c, 1, 1},
-		{bench.ModeRaw, c, 4, 0}, {bench.ModeEngine, c, 4, 0}, {bench.ModeHTTP, c, 4, 1},
+		{bench.ModeRaw, c, 1, 0}, {bench.ModeFloor, c, 1, 0}, {bench.ModeEngine, c, 1, 0}, {bench.ModeHTTP, c, 1, 1},
+		{bench.ModeRaw, c, 4, 0}, {bench.ModeFloor, c, 4, 0}, {bench.ModeEngine, c, 4, 0}, {bench.ModeHTTP, c, 4, 1},
 		{bench.ModeHTTP, s, 4, 1}, {bench.ModeHTTP, s, 4, 2},
 	}
 	var got []row
@@ -70,6 +70,7 @@ func TestBenchMeasuresEveryModeAndChecksItself(t *testing.T) {
 		require.LessOrEqual(t, r.P50Ms, r.P99Ms, "%+v", r)
 		require.Equal(t, r.Mode == bench.ModeEngine, r.AllocsPerOp != nil, "%+v", r)
 		require.Equal(t, r.Processes > 0, r.ServerPeakRSSMiB != nil, "%+v", r)
+		require.Equal(t, r.Mode == bench.ModeEngine || r.Mode == bench.ModeHTTP, r.OfFloor != nil, "%+v", r)
 	}
 	require.Equal(t, want, got)
 	// The summary API.md names.

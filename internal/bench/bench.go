@@ -74,6 +74,9 @@ type bench struct {
 	s      Settings
 	roster *Roster
 	start  time.Time
+	// owner reaches the database as its owner; floor is the floor's pool
+	// (floor.go).
+	owner, floor *postgres.DB
 }
 
 // Run creates the people, then measures every mode at every number of
@@ -95,6 +98,17 @@ func Run(ctx context.Context, d Deps, s Settings) (*Report, error) {
 	if err := createHistoryTable(ctx, d.OwnerDSN); err != nil {
 		return nil, err
 	}
+	if b.owner, err = postgres.Open(ctx, d.OwnerDSN); err != nil {
+		return nil, err
+	}
+	defer b.owner.Close()
+	if err := createFloorSchema(ctx, b.owner); err != nil {
+		return nil, err
+	}
+	if b.floor, err = openFloor(ctx, d.OwnerDSN, d.DB); err != nil {
+		return nil, err
+	}
+	defer b.floor.Close()
 	b.say("creating %d applicants and %d reviewers", s.Applicants, reviewers)
 	if b.roster, err = NewRoster(ctx, d.Accounts, s.Applicants, reviewers); err != nil {
 		return nil, err
@@ -103,7 +117,7 @@ func Run(ctx context.Context, d Deps, s Settings) (*Report, error) {
 		return nil, err
 	}
 	for _, c := range s.Clients {
-		for _, mode := range []func(context.Context, int) (Result, error){b.baseline, b.inProcess, b.overHTTP} {
+		for _, mode := range []func(context.Context, int) (Result, error){b.baseline, b.floorRun, b.inProcess, b.overHTTP} {
 			res, err := mode(ctx, c)
 			if err != nil {
 				return nil, err
@@ -202,6 +216,13 @@ func (b *bench) baseline(ctx context.Context, clients int) (Result, error) {
 	})
 }
 
+// floorRun times the engine's statements without the engine (floor.go).
+func (b *bench) floorRun(ctx context.Context, clients int) (Result, error) {
+	return b.inThisProcess(ctx, ModeFloor, clients, func(ctx context.Context, _ int, app Application) error {
+		return floorTransition(ctx, b.floor, b.d.Chain, app)
+	})
+}
+
 // inProcess times (*engine.Engine).Fire called in this process.
 func (b *bench) inProcess(ctx context.Context, clients int) (Result, error) {
 	return b.inThisProcess(ctx, ModeEngine, clients, func(ctx context.Context, _ int, app Application) error {
@@ -217,6 +238,11 @@ func (b *bench) inThisProcess(ctx context.Context, mode string, clients int, fir
 	apps, warm, err := b.applications(ctx, label, clients)
 	if err != nil {
 		return Result{}, err
+	}
+	if mode == ModeFloor {
+		if err := copyToFloor(ctx, b.owner, IDs(apps)); err != nil {
+			return Result{}, fmt.Errorf("%s: %w", label, err)
+		}
 	}
 	r, err := b.measure(ctx, label, apps, warm, clients, fire)
 	if err != nil {
@@ -299,14 +325,17 @@ func (b *bench) servers(ctx context.Context, series string, clients, servers int
 }
 
 // checkFired records whether every application of the run took the event
-// exactly once: one step in its history, or for the baseline one row of its
-// own history and one version more.
+// exactly once: one step in its history, for the baseline one row of its
+// own history and one version more, for the floor one step in its copy.
 func (b *bench) checkFired(ctx context.Context, label string, res Result, apps []Application) (Result, error) {
 	var bad int
 	var err error
-	if res.Mode == ModeRaw {
+	switch res.Mode {
+	case ModeRaw:
 		bad, err = baselineMisfired(ctx, b.d.DB, IDs(apps))
-	} else {
+	case ModeFloor:
+		bad, err = floorMisfired(ctx, b.owner, IDs(apps))
+	default:
 		bad, err = Misfired(ctx, b.d.DB, IDs(apps), Event)
 	}
 	if err != nil {

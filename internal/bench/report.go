@@ -49,6 +49,7 @@ type Database struct {
 // The modes measured.
 const (
 	ModeRaw    = "raw"    // the baseline: raw SQL, no engine
+	ModeFloor  = "floor"  // the engine's statements without the engine (floor.go)
 	ModeEngine = "engine" // (*engine.Engine).Fire in this process
 	ModeHTTP   = "http"   // POST .../events to server processes
 )
@@ -78,6 +79,9 @@ type Result struct {
 	// Ratio is TPS over the baseline's at the same number of clients; null
 	// when the baseline was not run at that number.
 	Ratio *float64 `json:"ratio"`
+	// OfFloor is TPS over the floor's at the same number of clients, for
+	// the engine's runs (engine, http); null for the others.
+	OfFloor *float64 `json:"of_floor"`
 	// AllocsPerOp is heap allocations per transition, in-process only.
 	AllocsPerOp *float64 `json:"allocs_per_op"`
 	// ServerPeakRSSMiB is the largest peak resident memory of the run's
@@ -105,15 +109,18 @@ func (r *Report) Correct() bool {
 	return r.Audit.Verified
 }
 
-// summarise fills in each run's ratio to the baseline at its clients, and
+// summarise fills in each run's ratio to the baseline at its clients, the
+// engine's runs' to the floor, and
 // the report's allocations and peak RSS.
 func (r *Report) summarise() {
-	base := map[int]float64{}
+	base, floor := map[int]float64{}, map[int]float64{}
 	var engine []Result
 	for _, res := range r.Runs {
 		switch {
 		case res.Mode == ModeRaw:
 			base[res.Clients] = res.TPS
+		case res.Mode == ModeFloor:
+			floor[res.Clients] = res.TPS
 		case res.Mode == ModeEngine:
 			engine = append(engine, res)
 		case res.ServerPeakRSSMiB != nil && (r.PeakRSSMiB == nil || *res.ServerPeakRSSMiB > *r.PeakRSSMiB):
@@ -128,6 +135,10 @@ func (r *Report) summarise() {
 			v := round(r.Runs[i].TPS/b, 2)
 			r.Runs[i].Ratio = &v
 		}
+		if f, ok := floor[r.Runs[i].Clients]; ok && f > 0 && (r.Runs[i].Mode == ModeEngine || r.Runs[i].Mode == ModeHTTP) {
+			v := round(r.Runs[i].TPS/f, 2)
+			r.Runs[i].OfFloor = &v
+		}
 	}
 }
 
@@ -138,7 +149,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		m.Cores, m.CPU, m.OS, m.Go, m.Database.Version, m.Database.Fsync, m.Database.SynchronousCommit)
 	fmt.Fprintf(w, "%d applications timed per run, one %q each\n\n", r.Settings.Apps, Event)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "mode\tseries\tclients\tprocesses\ttransitions\tseconds\ttps\tp50 ms\tp95 ms\tp99 ms\tratio\tallocs/op\tpeak RSS MiB\tonce\t")
+	fmt.Fprintln(tw, "mode\tseries\tclients\tprocesses\ttransitions\tseconds\ttps\tp50 ms\tp95 ms\tp99 ms\tratio\tof floor\tallocs/op\tpeak RSS MiB\tonce\t")
 	for _, res := range r.Runs {
 		servers := "-"
 		if res.Processes > 0 {
@@ -148,9 +159,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		if !res.ExactlyOnce {
 			once = "FAILED"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%.2f\t%.0f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t\n", res.Mode, res.Series, res.Clients, servers,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%.2f\t%.0f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t%s\t\n", res.Mode, res.Series, res.Clients, servers,
 			res.Transitions, res.Seconds, res.TPS, res.P50Ms, res.P95Ms, res.P99Ms,
-			optional(res.Ratio, "%.2f"), optional(res.AllocsPerOp, "%.0f"), optional(res.ServerPeakRSSMiB, "%.0f"), once)
+			optional(res.Ratio, "%.2f"), optional(res.OfFloor, "%.2f"), optional(res.AllocsPerOp, "%.0f"), optional(res.ServerPeakRSSMiB, "%.0f"), once)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -772,6 +772,14 @@ type RegistrationGate struct {
 // statement fewer per submission.
 func (db *DB) SetRegistrationGate(g RegistrationGate) { db.gate.Store(&g) }
 
+// MirrorSettings gives db what other was told (SetPublicStates,
+// SetRegistrationGate): a second pool whose statements must read as
+// other's do (the bench's floor).
+func (db *DB) MirrorSettings(other *DB) {
+	db.public.Store(other.public.Load())
+	db.gate.Store(other.gate.Load())
+}
+
 type registrationRead struct {
 	gate    RegistrationGate
 	userID  string
