@@ -18,6 +18,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/sciflow/sciflow/internal/httpapi/apitest"
 )
 
 // Hostile input, end to end: what a careless or malicious client sends
@@ -78,29 +80,13 @@ func hostileSite(t *testing.T) *site {
 	return s
 }
 
-var statusOfCode = map[string]int{"bad_request": 400, "unauthenticated": 401, "forbidden": 403, "not_found": 404,
-	"conflict": 409, "invalid": 422, "too_large": 413, "too_many": 429, "gone": 410}
-
-// requireErrorShape checks an answer is API.md's error and nothing else:
-// {"error": {"code", "message", "fields"?}} with the code of its status
-// and a message.
+// requireErrorShape checks an answer is API.md's error and nothing else
+// (apitest.ErrorCode), with the code given.
 func requireErrorShape(t testing.TB, status int, header http.Header, raw []byte, code string, format string, args ...any) {
 	t.Helper()
-	require.Equal(t, statusOfCode[code], status, "%s: %s", fmt.Sprintf(format, args...), raw)
-	require.True(t, strings.HasPrefix(header.Get("Content-Type"), "application/json"), "Content-Type %q", header.Get("Content-Type"))
-	var shape struct {
-		Error *struct {
-			Code    string            `json:"code"`
-			Message string            `json:"message"`
-			Fields  map[string]string `json:"fields"`
-		} `json:"error"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	require.NoError(t, dec.Decode(&shape), "%s", raw)
-	require.NotNil(t, shape.Error, "%s", raw)
-	require.Equal(t, code, shape.Error.Code, "%s", raw)
-	require.NotEmpty(t, shape.Error.Message)
+	got, err := apitest.ErrorCode(status, header, raw)
+	require.NoError(t, err, fmt.Sprintf(format, args...))
+	require.Equal(t, code, got, "%s: %s", fmt.Sprintf(format, args...), raw)
 }
 
 // hostileText is what an attacker types into a text field: SQL
