@@ -1,5 +1,6 @@
 // Package bench measures sciflow's transition throughput side by side with
-// the same work issued as raw SQL: `sciflow bench` (docs/BENCHMARKS.md,
+// the least a transition is in raw SQL and with the engine's own statements
+// run without the engine (floor.go): `sciflow bench` (docs/BENCHMARKS.md,
 // "Transitions: sciflow bench"). It makes its own people and applications
 // in an empty database, fires one submission on each application, in
 // process and through real server processes over HTTP, and checks

@@ -110,8 +110,8 @@ func (r *Report) Correct() bool {
 }
 
 // summarise fills in each run's ratio to the baseline at its clients, the
-// engine's runs' to the floor, and
-// the report's allocations and peak RSS.
+// engine's runs' ratio to the floor, and the report's allocations and peak
+// RSS.
 func (r *Report) summarise() {
 	base, floor := map[int]float64{}, map[int]float64{}
 	var engine []Result

@@ -38,12 +38,13 @@ type Redaction struct {
 // Redact removes an application's personal data (the form fields its
 // workflow marks x-personal and the files in the slots it marks personal,
 // in the version it ran on or the current one) from its form, its files
-// and every entry of its audit chain, and the objectors' names and phones, once it has
-// finished and its retention period has passed. Each rewritten entry keeps
-// its hash and gains a signed redaction (audit.Chain.Redact), so the chain
-// still verifies; the redaction itself is an entry of the chain. Only an
-// administrator, or the operator at the console (actor nil), may redact.
-// Redacting again removes only what is newly marked personal.
+// and every entry of its audit chain, and its objectors' names and phones,
+// once it has finished and its retention period has passed. Each
+// rewritten entry keeps its hash and gains a signed redaction
+// (audit.Chain.Redact), so the chain still verifies; the redaction itself
+// is an entry of the chain. Only an administrator, or the operator at the
+// console (actor nil), may redact. Redacting again removes only what is
+// newly marked personal.
 func (e *Engine) Redact(ctx context.Context, actor *identity.User, id string) (Redaction, error) {
 	return e.redact(ctx, actor, id, time.Time{})
 }
