@@ -115,14 +115,24 @@ func (e *Engine) redact(ctx context.Context, actor *identity.User, id string, as
 	if r.Objections, err = tx.RedactObjections(ctx, app.ID, now); err != nil {
 		return Redaction{}, err
 	}
+	// What this redaction checked is kept, so that a sweep comes back when
+	// the workflow marks more. Nothing new found, against nothing new
+	// marked, is not recorded again.
+	checked := checkedOf(personal, slots)
 	if app.RedactedAt != nil && len(r.Fields) == 0 && r.Entries == 0 && r.Objections == 0 && r.Attachments == 0 {
-		return r, nil // nothing newly marked personal: nothing to record
+		prior, err := tx.RedactedPersonal(ctx, app.ID)
+		if err != nil {
+			return Redaction{}, err
+		}
+		if prior != nil && !slices.ContainsFunc(checked, func(p string) bool { return !slices.Contains(prior, p) }) {
+			return r, nil
+		}
 	}
-	if err := tx.RedactApplication(ctx, app.ID, app.Version, data, now); err != nil {
+	if err := tx.RedactApplication(ctx, app.ID, app.Version, data, checked, now); err != nil {
 		return Redaction{}, err
 	}
 	entry := map[string]any{"fields": r.Fields, "entries": r.Entries, "objections": r.Objections,
-		"attachments": r.Attachments, "data_sha256": dataHash(data),
+		"attachments": r.Attachments, "checked": checked, "data_sha256": dataHash(data),
 		"via": audit.Via(actor)}
 	if !asOf.IsZero() {
 		entry["as_of"] = asOf.UTC().Format(time.RFC3339)
@@ -136,25 +146,28 @@ func (e *Engine) redact(ctx context.Context, actor *identity.User, id string, as
 }
 
 // RedactDue redacts every application whose retention period has passed
-// by asOf (zero: now) and whose personal data is still kept, one
+// by asOf (zero: now) and whose personal data is still kept, or whose
+// workflow now marks more personal than its redaction checked, one
 // transaction each, as the operator: the sweep of sciflow redact. A given
 // asOf is recorded in each redaction's entry.
 func (e *Engine) RedactDue(ctx context.Context, asOf time.Time) ([]Redaction, error) {
-	final := map[string][]string{}
-	// Terminal states as the current versions name them; Redact checks
-	// each application against the version it ran on.
+	// Terminal states and personal data as the current versions name them;
+	// Redact checks each application against the version it ran on too.
+	spec := map[string]postgres.Retention{}
 	for _, d := range e.Workflows() {
+		r := postgres.Retention{Final: []string{}, Personal: checkedOf(d.Personal, d.PersonalSlots())}
 		for _, s := range d.States {
-			if s.Kind == workflow.KindTerminal && !slices.Contains(final[d.Key], s.Key) {
-				final[d.Key] = append(final[d.Key], s.Key)
+			if s.Kind == workflow.KindTerminal {
+				r.Final = append(r.Final, s.Key)
 			}
 		}
+		spec[d.Key] = r
 	}
 	tx, err := e.db.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ids, err := tx.Redactable(ctx, final, cmp.Or(asOf, e.Now()).AddDate(-e.retentionYears(), 0, 0))
+	ids, err := tx.Redactable(ctx, spec, cmp.Or(asOf, e.Now()).AddDate(-e.retentionYears(), 0, 0))
 	tx.Rollback()
 	if err != nil {
 		return nil, err
@@ -209,15 +222,24 @@ func (e *Engine) personalFields(ctx context.Context, app postgres.Application) (
 	}
 	for _, d := range defs {
 		fields = append(fields, d.Personal...)
-		for _, s := range d.Attachments {
-			if s.Personal {
-				slots = append(slots, s.Key)
-			}
-		}
+		slots = append(slots, d.PersonalSlots()...)
 	}
 	slices.Sort(fields)
 	slices.Sort(slots)
 	return slices.Compact(fields), slices.Compact(slots), nil
+}
+
+// checkedOf names what a redaction checks, as the application keeps it
+// (postgres.RedactApplication) and the sweep compares it: the form fields,
+// and the slots as attachments.KEY (the name a submission's errors give
+// them), sorted.
+func checkedOf(fields, slots []string) []string {
+	out := slices.Clone(fields)
+	for _, s := range slots {
+		out = append(out, "attachments."+s)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // stripAttachment removes a redacted file's name from its upload's entry

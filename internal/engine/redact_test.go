@@ -2,6 +2,9 @@ package engine_test
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,4 +133,58 @@ func TestRedactDue(t *testing.T) {
 func fmtEntry(rec audit.Recorded) string {
 	b, _ := json.Marshal(rec.Entry)
 	return string(b)
+}
+
+// A workflow that marks more personal later brings the sweep back to the
+// applications it redacted before, once: what is newly marked goes, and
+// an application checked against everything marked is left alone.
+func TestRedactDueComesBackForWhatIsMarkedLater(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	app := w.create("applicant", map[string]any{"title": "茶叶深加工关键技术", "budget": 800000,
+		"summary": "张三牵头", "team": []any{map[string]any{"name": "张三"}}})
+	w.mustFire("applicant", app.ID, "withdraw")
+	later := time.Now().AddDate(engine.DefaultRetentionYears, 0, 1)
+	w.eng.Now = func() time.Time { return later }
+	sweep := func() []engine.Redaction {
+		t.Helper()
+		due, err := w.eng.RedactDue(w.ctx, time.Time{})
+		require.NoError(t, err)
+		return due
+	}
+	due := sweep()
+	require.Len(t, due, 1)
+	require.Equal(t, []string{"team[].name"}, due[0].Fields)
+	require.Empty(t, sweep(), "checked against everything marked: left alone")
+
+	// The next version marks the summary personal too.
+	dir := t.TempDir()
+	require.NoError(t, os.CopyFS(dir, os.DirFS(w.defDir)))
+	form := filepath.Join(dir, "grant.form.json")
+	raw, err := os.ReadFile(form)
+	require.NoError(t, err)
+	marked := strings.Replace(string(raw), `"summary": {"type": "string", "maxLength": 5000}`,
+		`"summary": {"type": "string", "maxLength": 5000, "x-personal": true}`, 1)
+	require.NotEqual(t, string(raw), marked)
+	require.NoError(t, os.WriteFile(form, []byte(marked), 0o644))
+	w.sync(dir)
+
+	due = sweep()
+	require.Len(t, due, 1, "redacted before the summary was marked: redacted again")
+	require.Equal(t, app.ID, due[0].ApplicationID)
+	require.Equal(t, []string{"summary"}, due[0].Fields)
+	got, err := w.eng.Get(w.ctx, w.users["staff"], app.ID)
+	require.NoError(t, err)
+	require.NotContains(t, got.Data, "summary")
+	require.Equal(t, "茶叶深加工关键技术", got.Data["title"])
+	require.Empty(t, sweep(), "once")
+
+	// A redaction from before what it checked was kept is checked once more.
+	_, err = w.db.Exec(`UPDATE applications SET redacted_personal = NULL WHERE id = $1`, app.ID)
+	require.NoError(t, err)
+	due = sweep()
+	require.Len(t, due, 1)
+	require.Empty(t, due[0].Fields, "nothing left to remove, but the check is recorded")
+	require.Empty(t, sweep())
+	require.True(t, w.verify().OK)
 }

@@ -28,17 +28,18 @@ func (tx *Tx) RedactAuditEntry(ctx context.Context, seq int64, content string, d
 	return nil
 }
 
-// RedactApplication stores an application's form without its personal data
-// and when that was done, if the application is still at version.
-func (tx *Tx) RedactApplication(ctx context.Context, id string, version int, data map[string]any, at time.Time) error {
+// RedactApplication stores an application's form without its personal data,
+// when that was done and what was checked (the personal fields and slots),
+// if the application is still at version.
+func (tx *Tx) RedactApplication(ctx context.Context, id string, version int, data map[string]any, checked []string, at time.Time) error {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return fmt.Errorf("encode data: %w", err)
 	}
 	const q = `
-UPDATE applications SET data = $3, redacted_at = $4, updated_at = $4, version = version + 1
+UPDATE applications SET data = $3, redacted_at = $4, redacted_personal = $5, updated_at = $4, version = version + 1
 WHERE id = $1 AND version = $2`
-	res, err := tx.ExecContext(ctx, q, id, version, string(raw), at)
+	res, err := tx.ExecContext(ctx, q, id, version, string(raw), at, pq.StringArray(checked))
 	if err != nil {
 		return mapError("redact application", err)
 	}
@@ -85,18 +86,40 @@ RETURNING id, label`
 	return out, nil
 }
 
-// Redactable lists the applications of the given workflows, in a state
-// named in final, whose last transition is older than before and whose
-// personal data is still kept: what a retention sweep redacts.
-func (tx *Tx) Redactable(ctx context.Context, final map[string][]string, before time.Time) ([]string, error) {
-	spec, err := json.Marshal(final)
+// RedactedPersonal is what an application's last redaction checked
+// (RedactApplication); nil when it has not been redacted, or was before
+// that was kept.
+func (tx *Tx) RedactedPersonal(ctx context.Context, id string) ([]string, error) {
+	var checked pq.StringArray
+	if err := tx.GetContext(ctx, &checked, `SELECT redacted_personal FROM applications WHERE id = $1`, id); err != nil {
+		return nil, mapError("read what the redaction checked", err)
+	}
+	return checked, nil
+}
+
+// Retention is what a retention sweep needs to know of a workflow: its
+// final states and what it marks personal now (form fields, and slots as
+// attachments.KEY).
+type Retention struct {
+	Final    []string `json:"final"`
+	Personal []string `json:"personal"`
+}
+
+// Redactable lists the applications of the given workflows in one of their
+// final states, whose last transition is older than before, and whose
+// personal data is still kept, or was redacted before their workflow
+// marked more than that redaction checked: what a retention sweep redacts.
+func (tx *Tx) Redactable(ctx context.Context, workflows map[string]Retention, before time.Time) ([]string, error) {
+	spec, err := json.Marshal(workflows)
 	if err != nil {
 		return nil, fmt.Errorf("encode final states: %w", err)
 	}
 	const q = `
 SELECT a.id FROM applications a
-WHERE a.redacted_at IS NULL AND a.state_entered_at < $2
-  AND (($1::jsonb) -> a.workflow) ? a.state
+WHERE a.state_entered_at < $2
+  AND (($1::jsonb) -> a.workflow -> 'final') ? a.state
+  AND (a.redacted_at IS NULL OR a.redacted_personal IS NULL
+       OR NOT a.redacted_personal @> ARRAY(SELECT jsonb_array_elements_text(($1::jsonb) -> a.workflow -> 'personal')))
 ORDER BY a.state_entered_at, a.id`
 	var ids []string
 	if err := tx.SelectContext(ctx, &ids, q, string(spec), before); err != nil {

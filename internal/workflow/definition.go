@@ -209,6 +209,17 @@ func (d *Definition) Slot(key string) (Slot, bool) {
 	return Slot{}, false
 }
 
+// PersonalSlots are the keys of the attachment slots marked personal.
+func (d *Definition) PersonalSlots() []string {
+	var out []string
+	for _, s := range d.Attachments {
+		if s.Personal {
+			out = append(out, s.Key)
+		}
+	}
+	return out
+}
+
 func (d *Definition) index() {
 	d.states = make(map[string]*State, len(d.States))
 	for _, s := range d.States {
