@@ -68,28 +68,20 @@ func (e *Engine) openStage(ctx context.Context, tx *postgres.Tx, def *workflow.D
 		}
 		news[i] = postgres.NewTask{AssigneeID: id, Position: i + 1, Via: "drawn", Status: status, DrawID: d.id}
 	}
-	tasks, err := tx.InsertTasks(ctx, row, news, now)
-	if err != nil {
+	// The tasks are noted to be announced with their insert.
+	if _, err := tx.InsertTasks(ctx, row, news, now); err != nil {
 		return nil, err
 	}
-	return []audit.Entry{d.entry}, e.announce(ctx, tx, app.ID, tasks)
+	return []audit.Entry{d.entry}, nil
 }
 
-// announce tells the reviewers of newly opened tasks.
-func (e *Engine) announce(ctx context.Context, tx *postgres.Tx, appID string, tasks []postgres.ReviewTask) error {
-	var open []string
-	for _, t := range tasks {
-		if t.Status == postgres.TaskOpen {
-			open = append(open, t.ID)
-		}
-	}
-	if len(open) == 0 {
-		return nil
-	}
-	// The notifications are made by the queue, in batches, once this
-	// commits: written here they cost every submission rows and locks on
-	// the same few reviewers (docs/BENCHMARKS.md).
-	return tx.QueueAnnouncements(ctx, open)
+// announce tells the reviewer of a waiting task that it is open now; new
+// tasks are noted to be announced as they are inserted (InsertTasks,
+// OpenRoleStage). The notifications are made by the queue, in batches,
+// once this commits: written here they cost every submission rows and
+// locks on the same few reviewers (docs/BENCHMARKS.md).
+func (e *Engine) announce(ctx context.Context, tx *postgres.Tx, task postgres.ReviewTask) error {
+	return tx.QueueAnnouncements(ctx, []string{task.ID})
 }
 
 // barred are the people who may not review this stage: the applicant,

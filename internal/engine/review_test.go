@@ -665,3 +665,52 @@ func TestScoresAreChecked(t *testing.T) {
 	task := w.taskOf(app.ID, e)
 	require.Equal(t, "74.63", task.Total, "(80×30 + 70.5×25 + 60×25 + 90×20) / 100 = 74.625, shown to two places")
 }
+
+// Every task that opens is noted to be announced with it, whichever way it
+// opens: a role's stage, a drawn panel, a delegate, a reviewer added.
+func TestOpenedTasksAreNotedToBeAnnounced(t *testing.T) {
+	t.Parallel()
+	w := reviewWorld(t)
+	app := w.submitProject("applicant")
+	noted := func() []string {
+		t.Helper()
+		var ids []string
+		require.NoError(t, w.db.Select(&ids, `SELECT n.task_id FROM tasks_to_announce n
+			JOIN review_tasks t ON t.id = n.task_id WHERE t.application_id = $1 ORDER BY 1`, app.ID))
+		return ids
+	}
+	open := func() []string {
+		t.Helper()
+		var ids []string
+		for _, task := range w.stage(app.ID).Tasks {
+			if task.Status == "open" {
+				ids = append(ids, task.ID)
+			}
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	require.Len(t, open(), 3)
+	require.Subset(t, noted(), open(), "the unit reviewers' stage")
+	for _, u := range []string{"unit_reviewer", "unit_reviewer2", "multi"} {
+		w.mustDecide(u, app.ID, "recommend")
+	}
+	w.mustDecide("staff", app.ID, "formal_pass")
+	panel := open()
+	require.Len(t, panel, 5)
+	require.Subset(t, noted(), panel, "the drawn panel")
+
+	var spare []string
+	for i := 1; i <= 8; i++ {
+		if !slices.Contains(w.assignees(w.stage(app.ID).Tasks), fmt.Sprintf("e%d", i)) {
+			spare = append(spare, fmt.Sprintf("e%d", i))
+		}
+	}
+	first := w.stage(app.ID).Tasks[0]
+	moved, err := w.eng.Delegate(w.ctx, w.users[first.Assignee.Username], first.ID, spare[0])
+	require.NoError(t, err)
+	require.Contains(t, noted(), moved.ID, "the delegate's task")
+	added, err := w.eng.AddReviewer(w.ctx, w.users["staff"], app.ID, "expert_review", spare[1])
+	require.NoError(t, err)
+	require.Contains(t, noted(), added.ID, "the added reviewer's task")
+}

@@ -407,7 +407,7 @@ func (e *Engine) openNext(ctx context.Context, tx *postgres.Tx, sg *stage) error
 			if err := tx.SaveTask(ctx, *t); err != nil {
 				return err
 			}
-			return e.announce(ctx, tx, sg.app.ID, []postgres.ReviewTask{*t})
+			return e.announce(ctx, tx, *t)
 		}
 	}
 	return nil
@@ -580,9 +580,6 @@ func (e *Engine) Recuse(ctx context.Context, actor *identity.User, taskID, reaso
 			}
 			sg.tasks = append(sg.tasks, added...)
 			entries = append(entries, d.entry)
-			if err := e.announce(ctx, tx, sg.app.ID, added); err != nil {
-				return postgres.ReviewTask{}, err
-			}
 		}
 		if err := e.settle(ctx, tx, sg, nil, DecisionInput{}, now, entries); err != nil {
 			return postgres.ReviewTask{}, err
@@ -616,9 +613,6 @@ func (e *Engine) Delegate(ctx context.Context, actor *identity.User, taskID, toU
 		added, err := tx.InsertTasks(ctx, sg.row, []postgres.NewTask{{AssigneeID: to.ID, Position: task.Position,
 			Via: "delegated", Status: was, DrawID: task.DrawID, DelegatedFrom: task.ID}}, now)
 		if err != nil {
-			return postgres.ReviewTask{}, err
-		}
-		if err := e.announce(ctx, tx, sg.app.ID, added); err != nil {
 			return postgres.ReviewTask{}, err
 		}
 		entry := sg.entry(audit.KindReviewDelegate, actor, now, "", map[string]any{"task": task.ID, "to_task": added[0].ID,
@@ -724,9 +718,6 @@ func (e *Engine) AddReviewer(ctx context.Context, actor *identity.User, appID, s
 		return Task{}, err
 	}
 	sg.tasks = append(sg.tasks, added...)
-	if err := e.announce(ctx, tx, app.ID, added); err != nil {
-		return Task{}, err
-	}
 	entry := sg.entry(audit.KindReviewAssign, actor, now, "", map[string]any{"task": added[0].ID, "user": who.ID,
 		"stage": state, "round": sg.row.Round})
 	// Adding can complete an assigned panel whose votes are already in.

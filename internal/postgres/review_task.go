@@ -129,7 +129,8 @@ type NewTask struct {
 	DelegatedFrom string
 }
 
-// InsertTasks creates a stage's tasks in one statement and returns them in
+// InsertTasks creates a stage's tasks and notes the open ones to be
+// announced (QueueAnnouncements), in one statement, and returns them in
 // position order. A person already on the stage's panel is a conflict:
 // nobody reviews one stage twice.
 func (tx *Tx) InsertTasks(ctx context.Context, stage ReviewStage, tasks []NewTask, at time.Time) ([]ReviewTask, error) {
@@ -149,10 +150,12 @@ WITH t AS (
     SELECT $1, $2, a, p, v, s, nullif(d, 0), nullif(f, '')::uuid, $3, $4
     FROM unnest($5::uuid[], $6::int[], $7::text[], $8::text[], $9::bigint[], $10::text[]) AS x (a, p, v, s, d, f)
     RETURNING *
+), announced AS (
+    INSERT INTO tasks_to_announce (task_id) SELECT id FROM t WHERE status = '` + TaskOpen + `'
 )
 SELECT ` + taskColumns + ` FROM t JOIN users u ON u.id = t.assignee_id ORDER BY t.position, t.created_at`
 	var rows []taskRow
-	err := tx.SelectContext(ctx, &rows, q, stage.ID, stage.ApplicationID, stage.Due, at, pq.StringArray(assignees),
+	err := tx.selectPrepared(ctx, &rows, q, stage.ID, stage.ApplicationID, stage.Due, at, pq.StringArray(assignees),
 		pq.Int64Array(positions), pq.StringArray(vias), pq.StringArray(statuses), pq.Int64Array(draws), pq.StringArray(froms))
 	if err != nil {
 		return nil, mapError("insert review tasks", err)
