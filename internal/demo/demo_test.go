@@ -136,13 +136,44 @@ func (c county) believable(t *testing.T, now time.Time) (int64, map[string]notic
 	notices, err := c.eng.Notices(ctx)
 	require.NoError(t, err)
 	require.Len(t, notices, 2)
-	count, err := c.eng.NoticeCount(ctx)
+	count, err := c.eng.NoticeCount(ctx, "")
 	require.NoError(t, err)
 	require.Equal(t, 2, count, "counted as listed")
 	for _, n := range notices {
 		one, err := c.eng.Notice(ctx, n.ApplicationID)
 		require.NoError(t, err)
 		require.Equal(t, n, one, "read alone as listed")
+	}
+	// A page at a time, as the public list shows them: the pages make up the
+	// list, in its order, and end.
+	var paged []engine.NoticeItem
+	cursor := ""
+	for range notices {
+		page, next, err := c.eng.NoticePage(ctx, "", cursor, 1)
+		require.NoError(t, err)
+		require.Len(t, page, 1)
+		paged, cursor = append(paged, page...), next
+	}
+	require.Equal(t, notices, paged)
+	require.Empty(t, cursor, "the last page says so")
+	for _, n := range notices {
+		page, next, err := c.eng.NoticePage(ctx, n.Workflow, "", engine.MaxNoticesPage)
+		require.NoError(t, err)
+		require.Empty(t, next)
+		require.Contains(t, page, n)
+		count, err := c.eng.NoticeCount(ctx, n.Workflow)
+		require.NoError(t, err)
+		require.Len(t, page, count, "one programme's, counted as listed")
+		for _, other := range page {
+			require.Equal(t, n.Workflow, other.Workflow)
+		}
+	}
+	for _, bad := range []struct {
+		cursor string
+		limit  int
+	}{{"", 0}, {"", engine.MaxNoticesPage + 1}, {"yesterday", 1}, {"1.x", 1}, {"12", 1}} {
+		_, _, err := c.eng.NoticePage(ctx, "", bad.cursor, bad.limit)
+		require.Equal(t, errs.Invalid, errs.CodeOf(err), "%+v", bad)
 	}
 	for _, id := range []string{open[0].ID, "not-an-id"} {
 		_, err = c.eng.Notice(ctx, id)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -38,17 +39,66 @@ type NoticeItem struct {
 // Notices lists the notices whose period is running now, soonest ending
 // first; no sign-in is needed.
 func (e *Engine) Notices(ctx context.Context) ([]NoticeItem, error) {
-	rows, err := e.db.OpenNotices(ctx, e.Now(), e.pausedStates())
+	rows, err := e.db.OpenNotices(ctx, e.Now(), e.pausedStates(), postgres.NoticeQuery{})
 	if err != nil {
 		return nil, err
 	}
 	return e.noticeItems(rows), nil
 }
 
+// MaxNoticesPage is the most notices one page of NoticePage lists.
+const MaxNoticesPage = 100
+
+// NoticePage lists up to limit (at most MaxNoticesPage) of the running
+// notices, of one workflow or ("") of all, after the position cursor names
+// ("" for the first page), soonest ending first; next is the cursor of the
+// page after, "" when this is the last. A cursor is opaque to its reader:
+// the end and the id of the page's last notice.
+func (e *Engine) NoticePage(ctx context.Context, workflowKey, cursor string, limit int) (items []NoticeItem, next string, err error) {
+	if limit < 1 || limit > MaxNoticesPage {
+		return nil, "", errs.E(errs.Invalid, fmt.Sprintf("每页条数应在 1 到 %d 之间", MaxNoticesPage),
+			fmt.Sprintf("a page holds 1 to %d notices", MaxNoticesPage)).Field("per", "超出范围", "out of range")
+	}
+	q := postgres.NoticeQuery{Workflow: workflowKey, Limit: limit + 1}
+	if cursor != "" {
+		at, id, ok := parseNoticeCursor(cursor)
+		if !ok {
+			return nil, "", errs.E(errs.Invalid, "翻页位置无效，请从第一页重新浏览", "invalid page position; start again from the first page").
+				Field("after", "无效", "invalid")
+		}
+		q.After = &postgres.NoticePosition{Ends: at, ID: id}
+	}
+	rows, err := e.db.OpenNotices(ctx, e.Now(), e.pausedStates(), q)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(rows) > limit {
+		rows = rows[:limit]
+		last := rows[limit-1]
+		next = fmt.Sprintf("%d.%d", last.Ends.UnixMicro(), last.ID)
+	}
+	return e.noticeItems(rows), next, nil
+}
+
+// parseNoticeCursor reads NoticePage's cursor: microseconds since the
+// epoch, a dot, a notice id.
+func parseNoticeCursor(c string) (time.Time, int64, bool) {
+	us, id, ok := strings.Cut(c, ".")
+	if !ok {
+		return time.Time{}, 0, false
+	}
+	t, err1 := strconv.ParseInt(us, 10, 64)
+	n, err2 := strconv.ParseInt(id, 10, 64)
+	if err1 != nil || err2 != nil || n < 1 {
+		return time.Time{}, 0, false
+	}
+	return time.UnixMicro(t), n, true
+}
+
 // Notice is an application's running notice; not found when it is not (or
 // no longer) on notice. It reads that notice alone, not the whole list.
 func (e *Engine) Notice(ctx context.Context, appID string) (NoticeItem, error) {
-	rows, err := e.db.OpenNotices(ctx, e.Now(), e.pausedStates(), appID)
+	rows, err := e.db.OpenNotices(ctx, e.Now(), e.pausedStates(), postgres.NoticeQuery{AppID: appID})
 	if err != nil {
 		return NoticeItem{}, err
 	}
@@ -58,9 +108,22 @@ func (e *Engine) Notice(ctx context.Context, appID string) (NoticeItem, error) {
 	return e.noticeItems(rows)[0], nil
 }
 
-// NoticeCount is how many notices run now, counted without listing them.
-func (e *Engine) NoticeCount(ctx context.Context) (int, error) {
-	return e.db.CountOpenNotices(ctx, e.Now(), e.pausedStates())
+// NoticeCount is how many notices run now, of one workflow or ("") of all,
+// counted without listing them.
+func (e *Engine) NoticeCount(ctx context.Context, workflowKey string) (int, error) {
+	return e.db.CountOpenNotices(ctx, e.Now(), e.pausedStates(), workflowKey)
+}
+
+// NoticeWorkflows are the workflows that hold public notices (a state of
+// kind notice), by key: what the notice list may be narrowed to.
+func (e *Engine) NoticeWorkflows() []*workflow.Definition {
+	var out []*workflow.Definition
+	for _, d := range e.Workflows() {
+		if slices.ContainsFunc(d.States, func(s *workflow.State) bool { return s.Kind == workflow.KindNotice }) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 func (e *Engine) noticeItems(rows []postgres.Notice) []NoticeItem {

@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/lib/pq"
@@ -68,34 +70,72 @@ WHERE n.starts_at <= $1 AND n.ends_at > $1
   AND (a.state = n.state OR (a.workflow || ':' || a.state) = ANY ($2))
   AND n.id = (SELECT max(id) FROM notices m WHERE m.application_id = n.application_id)`
 
+// NoticeQuery narrows OpenNotices: to one application's notice, to one
+// workflow's, and to a page, the Limit notices after a position in the
+// list's order (soonest ending first). Zero values narrow nothing.
+type NoticeQuery struct {
+	AppID    string
+	Workflow string
+	After    *NoticePosition
+	Limit    int
+}
+
+// NoticePosition is a notice's place in the list: its end, then its id.
+type NoticePosition struct {
+	Ends time.Time
+	ID   int64
+}
+
 // OpenNotices lists the notices whose period runs at now, soonest ending
-// first; with an application id, that application's alone (none when it
-// is not on notice).
-func (db *DB) OpenNotices(ctx context.Context, now time.Time, pausedStates []string, appID ...string) ([]Notice, error) {
-	q := `SELECT n.id, n.application_id, a.workflow, n.state, n.title, n.org_name, n.person, n.amount, n.starts_at, n.ends_at
+// first, as q narrows them (none when q names an application that is not
+// on notice).
+func (db *DB) OpenNotices(ctx context.Context, now time.Time, pausedStates []string, q NoticeQuery) ([]Notice, error) {
+	sel := `SELECT n.id, n.application_id, a.workflow, n.state, n.title, n.org_name, n.person, n.amount, n.starts_at, n.ends_at
 ` + openNotices
 	args := []any{now, stringArray(pausedStates)}
-	if len(appID) > 0 {
-		if !isUUID(appID[0]) {
+	if q.AppID != "" {
+		if !isUUID(q.AppID) {
 			return nil, nil
 		}
-		q += ` AND n.application_id = $3`
-		args = append(args, appID[0])
+		args = append(args, q.AppID)
+		sel += ` AND n.application_id = $` + strconv.Itoa(len(args))
+	}
+	sel += noticeWorkflow(q.Workflow, &args)
+	if q.After != nil {
+		args = append(args, q.After.Ends, q.After.ID)
+		sel += fmt.Sprintf(` AND (n.ends_at, n.id) > ($%d, $%d)`, len(args)-1, len(args))
+	}
+	sel += ` ORDER BY n.ends_at, n.id`
+	if q.Limit > 0 {
+		args = append(args, q.Limit)
+		sel += ` LIMIT $` + strconv.Itoa(len(args))
 	}
 	var out []Notice
-	if err := db.SelectContext(ctx, &out, q+` ORDER BY n.ends_at, n.id`, args...); err != nil {
+	if err := db.SelectContext(ctx, &out, sel, args...); err != nil {
 		return nil, mapError("list notices", err)
 	}
 	return out, nil
 }
 
-// CountOpenNotices is how many notices OpenNotices would list.
-func (db *DB) CountOpenNotices(ctx context.Context, now time.Time, pausedStates []string) (int, error) {
+// CountOpenNotices is how many notices OpenNotices would list, of one
+// workflow or ("") of all.
+func (db *DB) CountOpenNotices(ctx context.Context, now time.Time, pausedStates []string, workflow string) (int, error) {
+	args := []any{now, stringArray(pausedStates)}
+	q := `SELECT count(*) ` + openNotices + noticeWorkflow(workflow, &args)
 	var n int
-	if err := db.GetContext(ctx, &n, `SELECT count(*) `+openNotices, now, stringArray(pausedStates)); err != nil {
+	if err := db.GetContext(ctx, &n, q, args...); err != nil {
 		return 0, mapError("count notices", err)
 	}
 	return n, nil
+}
+
+// noticeWorkflow narrows openNotices to one workflow's, if one is named.
+func noticeWorkflow(workflow string, args *[]any) string {
+	if workflow == "" {
+		return ""
+	}
+	*args = append(*args, workflow)
+	return ` AND a.workflow = $` + strconv.Itoa(len(*args))
 }
 
 // Objection is a real-name objection (异议) to a notice.

@@ -3,6 +3,8 @@ package webui
 import (
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -59,7 +61,7 @@ func (ui *UI) index(c echo.Context) error {
 	if p.Challenges, err = ui.challenges(c, d.En); err != nil {
 		return err
 	}
-	if p.Notices, err = ui.Engine.NoticeCount(ctx); err != nil {
+	if p.Notices, err = ui.Engine.NoticeCount(ctx, ""); err != nil {
 		return err
 	}
 	d.Page = p
@@ -137,18 +139,69 @@ type noticePage struct {
 	Notices []engine.NoticeItem
 	Notice  *engine.NoticeItem
 	Filed   bool
+	// The list's programme filter and its choices, how many notices it
+	// holds, and links to its next and first pages.
+	Workflow    string
+	Workflows   []option
+	Count       int
+	Next, First string
 }
 
+// noticesPerPage is the notices the list shows at once unless ?per= asks
+// for another number (at most engine.MaxNoticesPage).
+const noticesPerPage = 50
+
+// notices lists the running notices a page at a time, of one programme or
+// of all: a province runs thousands.
 func (ui *UI) notices(c echo.Context) error {
 	d, err := ui.data(c, "公示", "Public notices")
 	if err != nil {
 		return err
 	}
-	list, err := ui.Engine.Notices(c.Request().Context())
-	if err != nil {
+	ctx := c.Request().Context()
+	p := noticePage{Workflow: c.QueryParam("workflow")}
+	for _, def := range ui.Engine.NoticeWorkflows() {
+		p.Workflows = append(p.Workflows, option{Value: def.Key, Label: def.Title.In(d.En)})
+	}
+	if p.Workflow != "" && !slices.ContainsFunc(p.Workflows, func(o option) bool { return o.Value == p.Workflow }) {
+		return errs.E(errs.NotFound, "没有这个公示类别", "no such programme of notices")
+	}
+	per := noticesPerPage
+	if v := c.QueryParam("per"); v != "" {
+		if per, err = strconv.Atoi(v); err != nil {
+			per = 0 // refused below with the range
+		}
+	}
+	next := ""
+	if p.Notices, next, err = ui.Engine.NoticePage(ctx, p.Workflow, c.QueryParam("after"), per); err != nil {
 		return err
 	}
-	d.Page = noticePage{Notices: list}
+	if p.Count, err = ui.Engine.NoticeCount(ctx, p.Workflow); err != nil {
+		return err
+	}
+	link := func(after string) string {
+		q := url.Values{}
+		if p.Workflow != "" {
+			q.Set("workflow", p.Workflow)
+		}
+		if per != noticesPerPage {
+			q.Set("per", strconv.Itoa(per))
+		}
+		if after != "" {
+			q.Set("after", after)
+		}
+		if len(q) == 0 {
+			return "/notices"
+		}
+		return "/notices?" + q.Encode()
+	}
+	if next != "" {
+		p.Next = link(next)
+	}
+	if c.QueryParam("after") != "" {
+		p.First = link("")
+	}
+	d.Page = p
 	return ui.render(c, http.StatusOK, "notices", d)
 }
 
