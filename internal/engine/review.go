@@ -48,28 +48,34 @@ func (e *Engine) openStage(ctx context.Context, tx *postgres.Tx, def *workflow.D
 			rv.Policy == workflow.PolicySequential)
 		return nil, err
 	}
-	row, err := tx.OpenStage(ctx, app.ID, st.Key, string(rv.Policy), due, now)
+	if rv.Reviewers.Source != workflow.FromDraw {
+		row, err := tx.OpenStage(ctx, app.ID, st.Key, string(rv.Policy), due, now)
+		sg.row = row
+		return nil, err // staff assign the reviewers
+	}
+	// A drawn panel: the stage with who may be drawn, then the draw with
+	// the tasks of those it picked (noted to be announced with them).
+	if err := sg.drawable(); err != nil {
+		return nil, err
+	}
+	row, cands, err := tx.OpenDrawStage(ctx, app.ID, st.Key, string(rv.Policy), due, now, sg.candidateQuery("", true))
 	if err != nil {
 		return nil, err
 	}
 	sg.row = row
-	if rv.Reviewers.Source != workflow.FromDraw {
-		return nil, nil // staff assign the reviewers
-	}
-	d, err := e.drawExperts(ctx, tx, sg, rv.Reviewers.Count, "", actor, now)
+	d, err := e.drawExperts(sg, cands, rv.Reviewers.Count, "", actor, now)
 	if err != nil {
 		return nil, err
 	}
-	news := make([]postgres.NewTask, len(d.picked))
-	for i, id := range d.picked {
+	news := make([]postgres.NewTask, len(d.record.Picked))
+	for i, id := range d.record.Picked {
 		status := postgres.TaskOpen
 		if rv.Policy == workflow.PolicySequential && i > 0 {
 			status = postgres.TaskWaiting
 		}
-		news[i] = postgres.NewTask{AssigneeID: id, Position: i + 1, Via: "drawn", Status: status, DrawID: d.id}
+		news[i] = postgres.NewTask{AssigneeID: id, Position: i + 1, Via: "drawn", Status: status}
 	}
-	// The tasks are noted to be announced with their insert.
-	if _, err := tx.InsertTasks(ctx, row, news, now); err != nil {
+	if _, err := d.store(ctx, tx, sg, news, now); err != nil {
 		return nil, err
 	}
 	return []audit.Entry{d.entry}, nil
@@ -146,27 +152,47 @@ func (sg *stage) specialty() string {
 	return r.Specialty
 }
 
-// draw is one expert draw's result.
+// draw is one expert draw, made (drawExperts) and not yet stored.
 type draw struct {
-	id     int64
-	picked []string
+	record postgres.ExpertDraw
 	entry  audit.Entry
 }
 
-// drawExperts draws n experts for the stage from everyone eligible, with a
-// fresh random seed, and stores seed, pool and result. Too small a pool is
-// refused: a panel is never drawn short.
-func (e *Engine) drawExperts(ctx context.Context, tx *postgres.Tx, sg *stage, n int, replaces string, actor *identity.User, now time.Time) (draw, error) {
-	spec := sg.specialty()
-	if sg.review.Reviewers.SpecialtyField != "" && spec == "" {
-		f := "data." + sg.review.Reviewers.SpecialtyField
-		return draw{}, errs.E(errs.Invalid, "申请未填写专业领域，无法抽取专家", "the application names no specialty to draw experts for").
-			Field(f, "必填", "required")
-	}
-	cands, err := tx.ReviewCandidates(ctx, sg.candidateQuery("", true))
+// store stores the draw with the tasks of those it picked (news, each of
+// them drawn by it), and records its id in its entry.
+func (d *draw) store(ctx context.Context, tx *postgres.Tx, sg *stage, news []postgres.NewTask, now time.Time) ([]postgres.ReviewTask, error) {
+	id, tasks, err := tx.InsertDrawnTasks(ctx, d.record, sg.row, news, now)
 	if err != nil {
-		return draw{}, err
+		return nil, err
 	}
+	d.entry.Data["draw_id"] = id
+	return tasks, nil
+}
+
+// drawable refuses a draw for an application that names no specialty when
+// its workflow draws by the one it names.
+func (sg *stage) drawable() error {
+	if f := sg.review.Reviewers.SpecialtyField; f != "" && sg.specialty() == "" {
+		return errs.E(errs.Invalid, "申请未填写专业领域，无法抽取专家", "the application names no specialty to draw experts for").
+			Field("data."+f, "必填", "required")
+	}
+	return nil
+}
+
+// drawCandidates lists who may be drawn for the stage, by id.
+func (e *Engine) drawCandidates(ctx context.Context, tx *postgres.Tx, sg *stage) ([]postgres.Candidate, error) {
+	if err := sg.drawable(); err != nil {
+		return nil, err
+	}
+	return tx.ReviewCandidates(ctx, sg.candidateQuery("", true))
+}
+
+// drawExperts draws n experts for the stage from cands (everyone eligible,
+// by id), with a fresh random seed, and describes the draw: seed, pool and
+// result, to be stored with the tasks (draw.store). Too small a pool is
+// refused: a panel is never drawn short.
+func (e *Engine) drawExperts(sg *stage, cands []postgres.Candidate, n int, replaces string, actor *identity.User, now time.Time) (draw, error) {
+	spec := sg.specialty()
 	if len(cands) < n {
 		zhSpec, enSpec := "", ""
 		if spec != "" {
@@ -201,12 +227,7 @@ func (e *Engine) drawExperts(ctx context.Context, tx *postgres.Tx, sg *stage, n 
 		d.DrawnBy.String, d.DrawnBy.Valid = actor.ID, true
 		entry.ActorID = actor.ID
 	}
-	id, err := tx.InsertDraw(ctx, d)
-	if err != nil {
-		return draw{}, err
-	}
-	data["draw_id"] = id
-	return draw{id: id, picked: picked, entry: entry}, nil
+	return draw{record: d, entry: entry}, nil
 }
 
 // decidedBy reads the deciders recorded with a stage's outcome; entries

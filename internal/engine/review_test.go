@@ -168,6 +168,14 @@ func TestStagedReview(t *testing.T) {
 	require.True(t, experts.Draws[0].Replays, "the draw replays from its stored seed")
 	require.Len(t, experts.Draws[0].Pool, 8)
 	require.Equal(t, "新材料", experts.Draws[0].Specialty)
+	drawnBy := func(via string, draw int64) []string {
+		t.Helper()
+		var ids []string
+		require.NoError(t, w.db.Select(&ids, `SELECT assignee_id FROM review_tasks
+			WHERE application_id = $1 AND via = $2 AND draw_id = $3 ORDER BY assignee_id`, app.ID, via, draw))
+		return ids
+	}
+	require.ElementsMatch(t, experts.Draws[0].Picked, drawnBy("drawn", experts.Draws[0].ID), "each drawn task names its draw")
 
 	// One expert recuses in the middle of the stage; a replacement is drawn
 	// at once from those not yet drawn.
@@ -184,6 +192,7 @@ func TestStagedReview(t *testing.T) {
 	replacement := experts.Draws[1]
 	require.True(t, replacement.Replays)
 	require.NotContains(t, replacement.Pool, w.users[first].ID, "the recused expert is not drawn again")
+	require.Equal(t, replacement.Picked, drawnBy("replacement", replacement.ID), "the replacement's task names its draw")
 	for _, d := range drawn {
 		require.NotContains(t, replacement.Pool, w.users[d].ID, "nor anyone already drawn")
 	}

@@ -569,12 +569,16 @@ func (e *Engine) Recuse(ctx context.Context, actor *identity.User, taskID, reaso
 		entries := []audit.Entry{sg.entry(audit.KindReviewRecuse, actor, now, reason, map[string]any{"task": task.ID,
 			"stage": sg.row.State, "round": sg.row.Round})}
 		if sg.review.Reviewers.Source == workflow.FromDraw {
-			d, err := e.drawExperts(ctx, tx, sg, 1, task.ID, actor, now)
+			cands, err := e.drawCandidates(ctx, tx, sg)
 			if err != nil {
 				return postgres.ReviewTask{}, err
 			}
-			added, err := tx.InsertTasks(ctx, sg.row, []postgres.NewTask{{AssigneeID: d.picked[0], Position: task.Position,
-				Via: "replacement", Status: was, DrawID: d.id}}, now)
+			d, err := e.drawExperts(sg, cands, 1, task.ID, actor, now)
+			if err != nil {
+				return postgres.ReviewTask{}, err
+			}
+			added, err := d.store(ctx, tx, sg, []postgres.NewTask{{AssigneeID: d.record.Picked[0], Position: task.Position,
+				Via: "replacement", Status: was}}, now)
 			if err != nil {
 				return postgres.ReviewTask{}, err
 			}

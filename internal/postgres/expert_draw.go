@@ -24,19 +24,6 @@ type ExpertDraw struct {
 
 const drawColumns = `id, stage_id, seed, specialty, wanted, pool, picked, replaces_task, drawn_by, drawn_at`
 
-// InsertDraw stores a draw and returns its id.
-func (tx *Tx) InsertDraw(ctx context.Context, d ExpertDraw) (int64, error) {
-	const q = `
-INSERT INTO expert_draws (stage_id, seed, specialty, wanted, pool, picked, replaces_task, drawn_by, drawn_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`
-	var id int64
-	err := tx.GetContext(ctx, &id, q, d.StageID, d.Seed, d.Specialty, d.Wanted, d.Pool, d.Picked, d.ReplacesTask, d.DrawnBy, d.DrawnAt)
-	if err != nil {
-		return 0, mapError("insert expert draw", err)
-	}
-	return id, nil
-}
-
 // DrawsOfStages lists the draws of several stages in the order they were made.
 func (db *DB) DrawsOfStages(ctx context.Context, stageIDs []int64) ([]ExpertDraw, error) {
 	var out []ExpertDraw

@@ -77,6 +77,50 @@ RETURNING ` + stageColumns
 	return toStage(r)
 }
 
+// openStageCTE opens the next round of a stage: $9 the application, $10
+// the state, $11 the policy, $12 the time, $13 the deadline (the
+// candidates' query takes $1 to $8).
+const openStageCTE = `s AS (
+    INSERT INTO review_stages (application_id, state, round, policy, opened_at, due_at)
+    VALUES ($9, $10, (SELECT coalesce(max(round), 0) + 1 FROM review_stages WHERE application_id = $9 AND state = $10), $11, $12, $13)
+    RETURNING ` + stageColumns + `
+)`
+
+// OpenDrawStage opens the next round of a stage whose experts are drawn,
+// and lists in the same statement who may be drawn (c), by id: a draw's
+// pool is this list, so its order must be stable.
+func (tx *Tx) OpenDrawStage(ctx context.Context, appID, state, policy string, due *time.Time, at time.Time,
+	c CandidateQuery) (ReviewStage, []Candidate, error) {
+	q := `
+WITH ` + openStageCTE + `
+SELECT s.*, c.id AS candidate_id, c.username AS candidate_username, c.name AS candidate_name
+FROM s LEFT JOIN (SELECT u.id, u.username, u.name FROM users u` + candidatesWhere + `) c ON true
+ORDER BY c.id`
+	var rows []struct {
+		stageRow
+		CandidateID       sql.NullString `db:"candidate_id"`
+		CandidateUsername sql.NullString `db:"candidate_username"`
+		CandidateName     sql.NullString `db:"candidate_name"`
+	}
+	if err := tx.selectPrepared(ctx, &rows, q, append(c.args(), appID, state, policy, at, due)...); err != nil {
+		return ReviewStage{}, nil, mapError("open review stage", err)
+	}
+	if len(rows) == 0 {
+		return ReviewStage{}, nil, fmt.Errorf("open review stage of %s: no stage returned", appID)
+	}
+	stage, err := toStage(rows[0].stageRow)
+	if err != nil {
+		return ReviewStage{}, nil, err
+	}
+	var cands []Candidate
+	for _, r := range rows {
+		if r.CandidateID.Valid {
+			cands = append(cands, Candidate{ID: r.CandidateID.String, Username: r.CandidateUsername.String, Name: r.CandidateName.String})
+		}
+	}
+	return stage, cands, nil
+}
+
 // OpenRoleStage opens a stage whose reviewers are every candidate c finds
 // (a role's holders), with a task each in id order (in a sequential stage
 // only the first open), and queues the open ones to be announced
@@ -84,11 +128,7 @@ RETURNING ` + stageColumns
 func (tx *Tx) OpenRoleStage(ctx context.Context, appID, state, policy string, due *time.Time, at time.Time,
 	c CandidateQuery, sequential bool) ([]ReviewTask, error) {
 	q := `
-WITH s AS (
-    INSERT INTO review_stages (application_id, state, round, policy, opened_at, due_at)
-    VALUES ($9, $10, (SELECT coalesce(max(round), 0) + 1 FROM review_stages WHERE application_id = $9 AND state = $10), $11, $12, $13)
-    RETURNING id, application_id, due_at
-), c AS (
+WITH ` + openStageCTE + `, c AS (
     SELECT u.id, row_number() OVER (ORDER BY u.id) AS position FROM users u` + candidatesWhere + `
 )
 , t AS (

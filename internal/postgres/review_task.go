@@ -134,8 +134,20 @@ type NewTask struct {
 // position order. A person already on the stage's panel is a conflict:
 // nobody reviews one stage twice.
 func (tx *Tx) InsertTasks(ctx context.Context, stage ReviewStage, tasks []NewTask, at time.Time) ([]ReviewTask, error) {
+	_, out, err := tx.insertTasks(ctx, stage, tasks, at, nil)
+	return out, err
+}
+
+// InsertDrawnTasks stores a draw with the tasks of the experts it picked
+// (each task's DrawID is the draw's), as InsertTasks does, in one
+// statement, and returns the draw's id with the tasks.
+func (tx *Tx) InsertDrawnTasks(ctx context.Context, d ExpertDraw, stage ReviewStage, tasks []NewTask, at time.Time) (int64, []ReviewTask, error) {
+	return tx.insertTasks(ctx, stage, tasks, at, &d)
+}
+
+func (tx *Tx) insertTasks(ctx context.Context, stage ReviewStage, tasks []NewTask, at time.Time, d *ExpertDraw) (int64, []ReviewTask, error) {
 	if len(tasks) == 0 {
-		return nil, nil
+		return 0, nil, nil
 	}
 	n := len(tasks)
 	assignees, vias, statuses, froms := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -144,23 +156,43 @@ func (tx *Tx) InsertTasks(ctx context.Context, stage ReviewStage, tasks []NewTas
 		assignees[i], vias[i], statuses[i], positions[i] = t.AssigneeID, t.Via, t.Status, int64(t.Position)
 		froms[i], draws[i] = t.DelegatedFrom, t.DrawID
 	}
-	const q = `
-WITH t AS (
+	args := []any{stage.ID, stage.ApplicationID, stage.Due, at, pq.StringArray(assignees), pq.Int64Array(positions),
+		pq.StringArray(vias), pq.StringArray(statuses), pq.Int64Array(draws), pq.StringArray(froms)}
+	draw, drawID, drawn := "", "nullif(d, 0)", "0"
+	if d != nil {
+		draw = `drawn AS (
+    INSERT INTO expert_draws (stage_id, seed, specialty, wanted, pool, picked, replaces_task, drawn_by, drawn_at)
+    VALUES ($1, $11, $12, $13, $14, $15, $16, $17, $4) RETURNING id
+), `
+		drawID, drawn = "(SELECT id FROM drawn)", "(SELECT id FROM drawn)"
+		args = append(args, d.Seed, d.Specialty, d.Wanted, d.Pool, d.Picked, d.ReplacesTask, d.DrawnBy)
+	}
+	q := `
+WITH ` + draw + `t AS (
     INSERT INTO review_tasks (stage_id, application_id, assignee_id, position, via, status, draw_id, delegated_from, due_at, created_at)
-    SELECT $1, $2, a, p, v, s, nullif(d, 0), nullif(f, '')::uuid, $3, $4
+    SELECT $1, $2, a, p, v, s, ` + drawID + `, nullif(f, '')::uuid, $3, $4
     FROM unnest($5::uuid[], $6::int[], $7::text[], $8::text[], $9::bigint[], $10::text[]) AS x (a, p, v, s, d, f)
     RETURNING *
 ), announced AS (
     INSERT INTO tasks_to_announce (task_id) SELECT id FROM t WHERE status = '` + TaskOpen + `'
 )
-SELECT ` + taskColumns + ` FROM t JOIN users u ON u.id = t.assignee_id ORDER BY t.position, t.created_at`
-	var rows []taskRow
-	err := tx.selectPrepared(ctx, &rows, q, stage.ID, stage.ApplicationID, stage.Due, at, pq.StringArray(assignees),
-		pq.Int64Array(positions), pq.StringArray(vias), pq.StringArray(statuses), pq.Int64Array(draws), pq.StringArray(froms))
-	if err != nil {
-		return nil, mapError("insert review tasks", err)
+SELECT ` + drawn + ` AS made_draw, ` + taskColumns + ` FROM t JOIN users u ON u.id = t.assignee_id ORDER BY t.position, t.created_at`
+	var rows []struct {
+		Draw int64 `db:"made_draw"`
+		taskRow
 	}
-	return toTasks(rows)
+	if err := tx.selectPrepared(ctx, &rows, q, args...); err != nil {
+		return 0, nil, mapError("insert review tasks", err)
+	}
+	out := make([]ReviewTask, 0, len(rows))
+	for _, r := range rows {
+		t, err := toTask(r.taskRow)
+		if err != nil {
+			return 0, nil, err
+		}
+		out = append(out, t)
+	}
+	return rows[0].Draw, out, nil
 }
 
 // StageTasks lists a stage's tasks in panel order.
