@@ -63,7 +63,7 @@ func (e *Engine) openStage(ctx context.Context, tx *postgres.Tx, def *workflow.D
 		return nil, err
 	}
 	sg.row = row
-	d, err := e.drawExperts(sg, cands, rv.Reviewers.Count, "", actor, now)
+	d, err := sg.drawExperts(cands, rv.Reviewers.Count, "", actor, now)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +180,7 @@ func (sg *stage) drawable() error {
 }
 
 // drawCandidates lists who may be drawn for the stage, by id.
-func (e *Engine) drawCandidates(ctx context.Context, tx *postgres.Tx, sg *stage) ([]postgres.Candidate, error) {
+func (sg *stage) drawCandidates(ctx context.Context, tx *postgres.Tx) ([]postgres.Candidate, error) {
 	if err := sg.drawable(); err != nil {
 		return nil, err
 	}
@@ -191,7 +191,7 @@ func (e *Engine) drawCandidates(ctx context.Context, tx *postgres.Tx, sg *stage)
 // by id), with a fresh random seed, and describes the draw: seed, pool and
 // result, to be stored with the tasks (draw.store). Too small a pool is
 // refused: a panel is never drawn short.
-func (e *Engine) drawExperts(sg *stage, cands []postgres.Candidate, n int, replaces string, actor *identity.User, now time.Time) (draw, error) {
+func (sg *stage) drawExperts(cands []postgres.Candidate, n int, replaces string, actor *identity.User, now time.Time) (draw, error) {
 	spec := sg.specialty()
 	if len(cands) < n {
 		zhSpec, enSpec := "", ""

@@ -569,11 +569,11 @@ func (e *Engine) Recuse(ctx context.Context, actor *identity.User, taskID, reaso
 		entries := []audit.Entry{sg.entry(audit.KindReviewRecuse, actor, now, reason, map[string]any{"task": task.ID,
 			"stage": sg.row.State, "round": sg.row.Round})}
 		if sg.review.Reviewers.Source == workflow.FromDraw {
-			cands, err := e.drawCandidates(ctx, tx, sg)
+			cands, err := sg.drawCandidates(ctx, tx)
 			if err != nil {
 				return postgres.ReviewTask{}, err
 			}
-			d, err := e.drawExperts(sg, cands, 1, task.ID, actor, now)
+			d, err := sg.drawExperts(cands, 1, task.ID, actor, now)
 			if err != nil {
 				return postgres.ReviewTask{}, err
 			}
