@@ -231,4 +231,9 @@ func TestRedactionReachesTheFiles(t *testing.T) {
 	require.Contains(t, page, "已脱敏")
 	require.NotContains(t, page, "/api/v1/attachments/"+card.ID, "no link to a file that is gone")
 	require.Contains(t, page, "/api/v1/attachments/"+plan.ID)
+	code, page, _ = s.browserAs(t, "auditor").get("/apps/" + app.ID + "/record")
+	require.Equal(t, 200, code)
+	require.Contains(t, page, "（已脱敏）", "the record's upload entry says its name was redacted")
+	require.Contains(t, page, "技术方案.txt")
+	require.NotContains(t, page, "张三身份证")
 }

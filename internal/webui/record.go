@@ -357,10 +357,13 @@ func entrySummary(def *workflow.Definition, e engine.RecordEntry, en bool) strin
 		}
 		slices.Sort(keys)
 		return strings.Join(keys, ", ")
-	case audit.KindAttachment:
-		return text("name")
-	case engine.KindObjection:
-		return text("name")
+	case audit.KindAttachment, engine.KindObjection:
+		// Both always name someone's file or someone; a redaction removes
+		// the name (engine.Redact).
+		if name := text("name"); name != "" {
+			return name
+		}
+		return pick(en, "（已脱敏）", "(redacted)")
 	}
 	return e.Event
 }
