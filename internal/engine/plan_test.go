@@ -88,14 +88,22 @@ func TestPlanStatsLive(t *testing.T) {
 	require.Error(t, err, "applicants do not read the dashboard")
 }
 
+// snapshotWorld is a world with plan indicators served from their stored
+// computation for a minute, on a clock the test moves: it starts at start
+// and reads *now.
+func snapshotWorld(t *testing.T) (w *world, start time.Time, now *time.Time) {
+	w = newWorld(t)
+	w.withIndicators("unit_review")
+	start = time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	clock := start
+	w.eng.Now = func() time.Time { return clock }
+	w.eng.PlanMaxAge = time.Minute
+	return w, start, &clock
+}
+
 func TestPlanStatsSnapshot(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	w.withIndicators("unit_review")
-	start := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
-	now := start
-	w.eng.Now = func() time.Time { return now }
-	w.eng.PlanMaxAge = time.Minute
+	w, start, now := snapshotWorld(t)
 
 	w.submitted()
 	asOf, plan := w.plan()
@@ -105,15 +113,15 @@ func TestPlanStatsSnapshot(t *testing.T) {
 	// Within the maximum age the dashboard serves what was computed, and
 	// says when.
 	w.submitted()
-	now = start.Add(59 * time.Second)
+	*now = start.Add(59 * time.Second)
 	asOf, plan = w.plan()
 	require.Equal(t, start, asOf)
 	require.Equal(t, 1.0, plan["grants_waiting"].Actual)
 
 	// Past it, it counts again.
-	now = start.Add(61 * time.Second)
+	*now = start.Add(61 * time.Second)
 	asOf, plan = w.plan()
-	require.Equal(t, now, asOf)
+	require.Equal(t, *now, asOf)
 	require.Equal(t, 2.0, plan["grants_waiting"].Actual)
 
 	// A definition that changes an indicator makes the snapshot stale at
@@ -121,7 +129,7 @@ func TestPlanStatsSnapshot(t *testing.T) {
 	w.submitted()
 	w.withIndicators("unit_review, formal_review")
 	asOf, plan = w.plan()
-	require.Equal(t, now, asOf)
+	require.Equal(t, *now, asOf)
 	require.Equal(t, 3.0, plan["grants_waiting"].Actual)
 	require.Equal(t, map[string]float64{"unit_review": 3}, plan["grants_waiting"].By)
 }
@@ -157,12 +165,7 @@ func TestPlanStatsComputedOnceForThoseWaiting(t *testing.T) {
 // fresh without counting.
 func TestRefreshPlan(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	w.withIndicators("unit_review")
-	start := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
-	now := start
-	w.eng.Now = func() time.Time { return now }
-	w.eng.PlanMaxAge = time.Minute
+	w, start, now := snapshotWorld(t)
 	stored := func() postgres.PlanSnapshot {
 		snap, ok, err := w.db.PlanSnapshot(w.ctx)
 		require.NoError(t, err)
@@ -173,12 +176,12 @@ func TestRefreshPlan(t *testing.T) {
 	require.NoError(t, w.eng.RefreshPlan(w.ctx))
 	require.Equal(t, start, stored().AsOf.UTC(), "nothing stored: counted")
 	w.submitted()
-	now = start.Add(29 * time.Second)
+	*now = start.Add(29 * time.Second)
 	require.NoError(t, w.eng.RefreshPlan(w.ctx))
 	require.Equal(t, start, stored().AsOf.UTC(), "younger than half the maximum age: kept")
 	require.Zero(t, stored().Indicators["grants_waiting"]["unit_review"])
-	now = start.Add(31 * time.Second)
+	*now = start.Add(31 * time.Second)
 	require.NoError(t, w.eng.RefreshPlan(w.ctx))
-	require.Equal(t, now, stored().AsOf.UTC())
+	require.Equal(t, *now, stored().AsOf.UTC())
 	require.Equal(t, 1.0, stored().Indicators["grants_waiting"]["unit_review"])
 }
